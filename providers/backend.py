@@ -1,0 +1,152 @@
+"""The backend's response format, and the one place where it becomes an ``OrgProviders``.
+
+A whole-body problem (not JSON, not an object, another org's config) is a ``BackendError``
+and the loader falls back. A problem in one entry (unknown provider, wrong type) skips that
+entry with a warning naming the org, provider and field, so one bad row does not take a
+tenant's whole configuration down. Error texts are built from field paths and pydantic's
+messages only — never from input values, which may be secrets.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .errors import BackendError, who
+from .log import logger
+from .registry import is_known, names
+from .types import (
+    AgentPersona,
+    ConfigSource,
+    FaqEntry,
+    OrgProviders,
+    ProviderConfig,
+    ProviderKind,
+    ordered,
+)
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class WireProvider(_Camel):
+    provider_id: str = Field(alias="providerId", min_length=1, max_length=64)
+    type: ProviderKind
+    is_enabled: bool = Field(alias="isEnabled", default=True)
+    priority: int = 0
+    config: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+
+class WirePersona(_Camel):
+    instructions: str | None = None
+    greeting: str | None = None
+    faq: list[FaqEntry] = Field(default_factory=list)
+
+
+class WireResponse(_Camel):
+    organization_id: str | None = Field(alias="organizationId", default=None)
+    version: str | None = None
+    providers: list[Any]
+    agent: Any = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
+
+def describe(e: ValidationError) -> str:
+    """``field: message`` pairs without the offending input (it may be a secret)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in e.errors()
+    )
+
+
+def parse_response(body: bytes, org_id: str, etag: str | None) -> OrgProviders:
+    """Backend JSON → ``OrgProviders`` (source ``backend``); kinds may come back empty."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        raise BackendError(f"{who(org_id)}backend answered with invalid JSON") from None
+    if not isinstance(raw, dict):
+        raise BackendError(f"{who(org_id)}backend answered {type(raw).__name__}, not an object")
+    try:
+        wire = WireResponse.model_validate(raw)
+    except ValidationError as e:
+        raise BackendError(f"{who(org_id)}backend answer is malformed: {describe(e)}") from None
+    if wire.organization_id is not None and wire.organization_id != org_id:
+        # never let a mixed-up answer run one tenant's call on another tenant's config
+        raise BackendError(
+            f"{who(org_id)}backend answered for another organization; refusing that config"
+        )
+
+    chains: dict[ProviderKind, list[ProviderConfig]] = {k: [] for k in ProviderKind}
+    for i, entry in enumerate(wire.providers):
+        config = _parse_entry(entry, i, org_id)
+        if config is not None:
+            chains[config.kind].append(config)
+
+    return OrgProviders(
+        organization_id=org_id,
+        version=wire.version or etag,
+        stt=ordered(chains[ProviderKind.STT]),
+        llm=ordered(chains[ProviderKind.LLM]),
+        tts=ordered(chains[ProviderKind.TTS]),
+        agent=_parse_persona(wire.agent, org_id),
+        source=ConfigSource.BACKEND,
+    )
+
+
+def _parse_entry(entry: Any, index: int, org_id: str) -> ProviderConfig | None:
+    name = entry.get("providerId") if isinstance(entry, dict) else None
+    label = f"provider '{name}'" if isinstance(name, str) else f"providers[{index}]"
+    try:
+        wire = WireProvider.model_validate(entry)
+    except ValidationError as e:
+        logger.warning(
+            "skipping invalid provider entry",
+            extra={"org": org_id, "entry": label, "problem": describe(e)},
+        )
+        return None
+    if not wire.is_enabled:
+        return None
+    if not is_known(wire.provider_id, wire.type):
+        logger.warning(
+            "skipping unknown provider",
+            extra={
+                "org": org_id,
+                "entry": label,
+                "kind": wire.type.value,
+                "known": names(wire.type),
+            },
+        )
+        return None
+    return ProviderConfig(
+        provider=wire.provider_id,
+        kind=wire.type,
+        priority=wire.priority,
+        options=wire.config,
+        secrets=wire.secrets,
+    )
+
+
+def _parse_persona(raw: Any, org_id: str) -> AgentPersona:
+    if raw is None:
+        return AgentPersona()
+    try:
+        wire = WirePersona.model_validate(raw)
+    except ValidationError as e:
+        logger.warning(
+            "ignoring invalid agent persona", extra={"org": org_id, "problem": describe(e)}
+        )
+        return AgentPersona()
+    default = AgentPersona()
+    return AgentPersona(
+        instructions=wire.instructions or default.instructions,
+        greeting=wire.greeting,
+        faq=tuple(wire.faq),
+    )

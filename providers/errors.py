@@ -1,0 +1,38 @@
+"""Errors a job can meet while resolving its providers.
+
+Every message names the organization, the provider and the field involved, and says how to
+fix it. None ever contains a secret value: callers pass names, never values.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Base class: anything that stops a provider (or a whole config) from being used."""
+
+
+class ConfigError(ProviderError):
+    """A provider config is invalid (bad option, missing secret, empty chain)."""
+
+
+class MissingSecretError(ConfigError):
+    def __init__(self, org: str | None, provider: str, kind: str, secret: str, hint: str) -> None:
+        self.provider, self.kind, self.secret = provider, kind, secret
+        super().__init__(f"{who(org)}provider '{provider}' ({kind}) needs secret '{secret}'{hint}")
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider cannot run on this machine (plugin not installed, local model missing)."""
+
+
+class BackendError(ProviderError):
+    """The backend could not give a usable answer (down, slow, refused us, sent garbage)."""
+
+
+class OrgNotFoundError(BackendError):
+    """The backend says the organization does not exist (HTTP 404): never fall back for it."""
+
+
+def who(org: str | None) -> str:
+    """The ``org 'acme': `` prefix every error message starts with (empty without an org)."""
+    return f"org '{org}': " if org else ""

@@ -1,0 +1,282 @@
+"""Loads an organization's providers from the backend, with a process-wide cache.
+
+One request per org fetches all three kinds. The cache holds each org for
+``PROVIDER_CACHE_TTL`` seconds and revalidates with ``If-None-Match``; concurrent jobs of
+one org share a single in-flight request; when the backend fails, an expired copy is used
+(stale-if-error) and then, in hybrid mode, the environment. A ``providersVersion`` in the
+job metadata that differs from the cached version forces a refetch, so a config change
+reaches the next call without waiting out the TTL.
+
+Jobs run on their own event loops (livekit's thread executor gives each job a loop), so
+every backend request runs on one private loop thread owned by the loader: that is what
+makes the pooled ``httpx.AsyncClient`` and the single flight truly process-wide. A cache
+hit never leaves the caller's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from .backend import parse_response
+from .env import env_kind, env_providers
+from .errors import BackendError, ConfigError, OrgNotFoundError, who
+from .log import logger
+from .settings import LoaderSettings
+from .types import ConfigSource, OrgProviders, ProviderKind
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    config: OrgProviders
+    etag: str | None
+    expires_at: float
+
+
+class ProviderLoader:
+    def __init__(
+        self,
+        settings: LoaderSettings | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings or LoaderSettings.from_env(environ)
+        self._environ = environ
+        self._clock = clock
+        self._cache: dict[str, _Entry] = {}
+        self._cache_lock = threading.Lock()
+        self._io = _IoLoop()
+        # touched only on the I/O loop
+        self._inflight: dict[str, asyncio.Task[OrgProviders]] = {}
+        self._client: httpx.AsyncClient | None = None
+        self.backend_requests = 0
+        """Requests sent to the backend (for tests and the benchmark)."""
+
+    @property
+    def settings(self) -> LoaderSettings:
+        return self._settings
+
+    async def load(
+        self, organization_id: str | None, *, providers_version: str | None = None
+    ) -> OrgProviders:
+        """The org's providers. Raises ``ProviderError`` only when no usable config exists."""
+        if not organization_id or not self._settings.backend_url:
+            return env_providers(organization_id, self._environ)
+        hit = self._cached(organization_id, providers_version)
+        if hit is not None:
+            return hit
+        return await self._io.run(self._single_flight(organization_id, providers_version))
+
+    def _cached(self, org_id: str, providers_version: str | None) -> OrgProviders | None:
+        with self._cache_lock:
+            entry = self._cache.get(org_id)
+        if entry is None or entry.expires_at <= self._clock():
+            return None
+        if providers_version is not None and providers_version != entry.config.version:
+            return None  # the backend pushed a newer version through the job metadata
+        return entry.config.model_copy(update={"source": ConfigSource.CACHE})
+
+    async def _single_flight(self, org_id: str, providers_version: str | None) -> OrgProviders:
+        hit = self._cached(org_id, providers_version)  # another request may just have landed
+        if hit is not None:
+            return hit
+        task = self._inflight.get(org_id)
+        if task is None:
+            task = asyncio.create_task(self._refresh(org_id))
+            self._inflight[org_id] = task
+            task.add_done_callback(lambda _: self._inflight.pop(org_id, None))
+        return await asyncio.shield(task)
+
+    async def _refresh(self, org_id: str) -> OrgProviders:
+        with self._cache_lock:
+            entry = self._cache.get(org_id)
+        try:
+            return await asyncio.wait_for(self._fetch(org_id, entry), self._settings.timeout)
+        except OrgNotFoundError:
+            with self._cache_lock:
+                self._cache.pop(org_id, None)
+            raise
+        except asyncio.TimeoutError:
+            reason = f"no answer within {self._settings.timeout:g} s"
+        except httpx.HTTPError as e:
+            reason = f"{type(e).__name__}"
+        except BackendError as e:
+            reason = str(e)
+        return self._fallback(org_id, entry, reason)
+
+    def _fallback(self, org_id: str, entry: _Entry | None, reason: str) -> OrgProviders:
+        if entry is not None:
+            logger.warning(
+                "backend unavailable, using the cached config past its TTL",
+                extra={"org": org_id, "reason": reason, "version": entry.config.version},
+            )
+            return entry.config.model_copy(update={"source": ConfigSource.STALE_CACHE})
+        if self._settings.env_fallback:
+            logger.warning(
+                "backend unavailable, using the environment config",
+                extra={"org": org_id, "reason": reason},
+            )
+            return env_providers(org_id, self._environ)
+        raise BackendError(
+            f"{who(org_id)}backend unavailable ({reason}) and nothing cached; "
+            "PROVIDER_ENV_FALLBACK=false forbids the environment config"
+        )
+
+    async def _fetch(self, org_id: str, entry: _Entry | None) -> OrgProviders:
+        s = self._settings
+        assert s.providers_url is not None
+        headers = {"X-Organization-Id": org_id, "Accept": "application/json"}
+        if s.internal_api_key is not None:
+            headers["Authorization"] = f"Bearer {s.internal_api_key.get_secret_value()}"
+        if entry is not None and entry.etag:
+            headers["If-None-Match"] = entry.etag
+        self.backend_requests += 1
+        async with self._http().stream("GET", s.providers_url, headers=headers) as resp:
+            if resp.status_code == 304 and entry is not None:
+                return self._store(org_id, entry.config, entry.etag, revalidated=True)
+            _check_status(resp.status_code, org_id)
+            body = await _read_capped(resp, s.max_body_bytes, org_id)
+            etag = resp.headers.get("ETag")
+        config = self._complete(parse_response(body, org_id, etag))
+        logger.info(
+            "loaded provider config from the backend",
+            extra={"org": org_id, "version": config.version, "chains": config.summary()},
+        )
+        return self._store(org_id, config, etag, revalidated=False)
+
+    def _complete(self, config: OrgProviders) -> OrgProviders:
+        """Fill kinds the backend left empty from the environment (hybrid) or fail."""
+        missing = [k for k in ProviderKind if not config.chain(k)]
+        if not missing:
+            return config
+        if not self._settings.env_fallback:
+            kinds = ", ".join(k.value for k in missing)
+            raise ConfigError(
+                f"{who(config.organization_id)}no enabled, known {kinds} provider in the "
+                "backend config; enable one for this organization"
+            )
+        logger.warning(
+            "backend config has no usable provider for some kinds, using the environment",
+            extra={"org": config.organization_id, "kinds": [k.value for k in missing]},
+        )
+        fill = {k.value: env_kind(k, self._environ) for k in missing}
+        return config.model_copy(update=fill)
+
+    def _store(
+        self, org_id: str, config: OrgProviders, etag: str | None, *, revalidated: bool
+    ) -> OrgProviders:
+        entry = _Entry(config, etag, self._clock() + self._settings.cache_ttl)
+        with self._cache_lock:
+            self._cache[org_id] = entry
+        source = ConfigSource.CACHE if revalidated else ConfigSource.BACKEND
+        return config.model_copy(update={"source": source})
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            s = self._settings
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+                follow_redirects=False,
+            )
+        return self._client
+
+    def invalidate(self, organization_id: str | None = None) -> None:
+        with self._cache_lock:
+            if organization_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(organization_id, None)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await self._io.run(client.aclose())
+        self._io.stop()
+
+
+def _check_status(status: int, org_id: str) -> None:
+    if status == 200:
+        return
+    if status == 404:
+        raise OrgNotFoundError(
+            f"{who(org_id)}the backend does not know this organization (HTTP 404); "
+            "check the organizationId in the dispatch or room metadata"
+        )
+    if status in (401, 403):
+        raise BackendError(
+            f"backend refused this worker (HTTP {status}): check AICO_INTERNAL_API_KEY"
+        )
+    raise BackendError(f"backend answered HTTP {status}")
+
+
+async def _read_capped(resp: httpx.Response, cap: int, org_id: str) -> bytes:
+    too_big = BackendError(
+        f"{who(org_id)}backend answer is larger than {cap} bytes (PROVIDER_MAX_BODY_BYTES)"
+    )
+    declared = resp.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise too_big
+    body = bytearray()
+    async for chunk in resp.aiter_bytes():
+        body += chunk
+        if len(body) > cap:
+            raise too_big
+    return bytes(body)
+
+
+class _IoLoop:
+    """A private event loop on a daemon thread, started on first use."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            coro, self._ensure()
+        )
+        return await asyncio.wrap_future(future)
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="provider-loader", daemon=True
+                )
+                self._thread.start()
+            return self._loop
+
+    def stop(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+            loop.close()
+
+
+_default: ProviderLoader | None = None
+_default_lock = threading.Lock()
+
+
+def get_loader() -> ProviderLoader:
+    """The process-wide loader (settings read from the environment on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = ProviderLoader()
+        return _default

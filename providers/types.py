@@ -1,0 +1,107 @@
+"""Typed, validated provider configuration shared by the loader, env config and factory.
+
+Secrets are ``SecretStr`` from the moment they are parsed: their repr, str and JSON dump
+are redacted, so a config can be logged or printed without leaking a key.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class ProviderKind(str, enum.Enum):
+    STT = "stt"
+    LLM = "llm"
+    TTS = "tts"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ConfigSource(str, enum.Enum):
+    """Where a resolved config came from; shown in logs and `python -m agent providers`."""
+
+    BACKEND = "backend"
+    CACHE = "cache"
+    STALE_CACHE = "stale-cache"
+    ENV = "env"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ProviderConfig(BaseModel):
+    """One provider in one chain: which plugin, how eager, its settings and keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+    kind: ProviderKind
+    priority: int = 0
+    """Higher is tried first."""
+    enabled: bool = True
+    options: Mapping[str, Any] = Field(default_factory=dict)
+    secrets: Mapping[str, SecretStr] = Field(default_factory=dict)
+
+    def secret(self, name: str) -> str | None:
+        value = self.secrets.get(name)
+        return value.get_secret_value() if value is not None else None
+
+    @property
+    def label(self) -> str:
+        return f"'{self.provider}' ({self.kind})"
+
+
+class FaqEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    answer: str
+
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful voice assistant. Keep answers short and conversational: one or two "
+    "sentences, no lists, no markdown, since everything you say is spoken aloud."
+)
+
+
+class AgentPersona(BaseModel):
+    """What the agent says and knows for one organization."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instructions: str = DEFAULT_INSTRUCTIONS
+    greeting: str | None = None
+    faq: tuple[FaqEntry, ...] = ()
+
+
+class OrgProviders(BaseModel):
+    """The resolved configuration of one organization: three ordered chains and a persona."""
+
+    model_config = ConfigDict(frozen=True)
+
+    organization_id: str | None
+    version: str | None = None
+    stt: tuple[ProviderConfig, ...] = ()
+    llm: tuple[ProviderConfig, ...] = ()
+    tts: tuple[ProviderConfig, ...] = ()
+    agent: AgentPersona = AgentPersona()
+    source: ConfigSource = ConfigSource.ENV
+
+    def chain(self, kind: ProviderKind) -> tuple[ProviderConfig, ...]:
+        chain: tuple[ProviderConfig, ...] = getattr(self, kind.value)
+        return chain
+
+    def summary(self) -> dict[str, list[str]]:
+        """Provider names per kind, in chain order (for log lines)."""
+        return {k.value: [c.provider for c in self.chain(k)] for k in ProviderKind}
+
+
+def ordered(configs: list[ProviderConfig]) -> tuple[ProviderConfig, ...]:
+    """Enabled configs, highest priority first; ties keep the order they were given in."""
+    enabled = [c for c in configs if c.enabled]
+    return tuple(sorted(enabled, key=lambda c: -c.priority))
