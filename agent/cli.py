@@ -1,0 +1,72 @@
+"""``python -m agent``: our own subcommands (``providers``, ``simulate``), everything else
+handed to livekit's CLI (``dev``, ``start``, ``console``, ``connect``, ``download-files``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import warnings
+from urllib.parse import urlparse
+
+LIVEKIT_HINT = """\
+No LiveKit server is reachable at {url}.
+Start one for development and point the worker at it:
+
+    livekit-server --dev          # https://docs.livekit.io/home/self-hosting/local/
+    export LIVEKIT_URL=ws://localhost:7880 LIVEKIT_API_KEY=devkey LIVEKIT_API_SECRET=secret
+
+No server at hand? `make demo` (python -m agent simulate) runs a whole call without one.
+"""
+
+_NEEDS_SERVER = {"dev", "start", "connect"}
+
+
+def livekit_reachable(url: str, timeout: float = 2.0) -> bool:
+    parsed = urlparse(url)
+    if not parsed.hostname:
+        return False
+    secure = parsed.scheme in ("wss", "https")
+    port = parsed.port or (443 if secure else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else ""
+    if command == "providers":
+        from .providers_cmd import main as providers_main
+
+        raise SystemExit(providers_main(args[1:]))
+    if command == "simulate":
+        from .simulate import main as simulate_main
+
+        raise SystemExit(simulate_main(args[1:]))
+
+    if command in _NEEDS_SERVER and "--help" not in args:
+        url = _flag(args, "--url") or os.environ.get("LIVEKIT_URL", "")
+        if not url or not livekit_reachable(url):
+            print(LIVEKIT_HINT.format(url=url or "(LIVEKIT_URL is not set)"), file=sys.stderr)
+            raise SystemExit(1)
+
+    from livekit.agents import cli
+
+    from .worker import build_server
+
+    sys.argv = [sys.argv[0], *args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cli.run_app(build_server())
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None

@@ -1,0 +1,121 @@
+"""``python -m agent providers [--org ID] [--json] [--check]``: what chains a call of this
+org would get, where the config came from, and (``--check``) whether each provider works."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+from typing import Any
+
+from providers.errors import ProviderError
+from providers.loader import ProviderLoader
+from providers.probe import ProbeResult, probe_all
+from providers.registry import OFFLINE_LLM
+from providers.types import OrgProviders, ProviderConfig, ProviderKind
+
+_SECRET_LIKE = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
+
+
+def redact(options: Any) -> dict[str, Any]:
+    """Options as printed: a key-looking option someone put in ``config`` is hidden too."""
+    return {k: "**********" if _SECRET_LIKE.search(k) else v for k, v in dict(options).items()}
+
+
+def _entry(config: ProviderConfig, result: ProbeResult | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "provider": config.provider,
+        "priority": config.priority,
+        "options": redact(config.options),
+    }
+    if result is not None:
+        entry["check"] = {"ok": result.ok, "detail": result.detail}
+    return entry
+
+
+def _with_offline(org: OrgProviders) -> OrgProviders:
+    """The LLM chain as the factory builds it: the offline responder always last."""
+    if org.llm and org.llm[-1].provider == OFFLINE_LLM:
+        return org
+    offline = ProviderConfig(provider=OFFLINE_LLM, kind=ProviderKind.LLM, priority=-1)
+    rest = tuple(c for c in org.llm if c.provider != OFFLINE_LLM)
+    return org.model_copy(update={"llm": (*rest, offline)})
+
+
+def report(org: OrgProviders, results: list[ProbeResult] | None) -> dict[str, Any]:
+    by_config = {id(r.config): r for r in results or []}
+    out: dict[str, Any] = {
+        "organizationId": org.organization_id,
+        "source": org.source.value,
+        "version": org.version,
+    }
+    for kind in ProviderKind:
+        out[kind.value] = [_entry(c, by_config.get(id(c))) for c in org.chain(kind)]
+    return out
+
+
+def down_kinds(org: OrgProviders, results: list[ProbeResult]) -> list[str]:
+    """Kinds with no working provider. When real LLMs are configured and all fail, the LLM
+    kind is down even though the offline responder works: it keeps a caller from silence,
+    but it is not a language model."""
+    ok = {id(r.config) for r in results if r.ok}
+    down = []
+    for kind in ProviderKind:
+        chain = org.chain(kind)
+        real = [c for c in chain if c.provider != OFFLINE_LLM] or list(chain)
+        if not any(id(c) in ok for c in real):
+            down.append(kind.value)
+    return down
+
+
+def _print_text(data: dict[str, Any]) -> None:
+    print(f"organization: {data['organizationId'] or '(none: environment config)'}")
+    print(f"source:       {data['source']}   version: {data['version'] or '-'}")
+    for kind in ProviderKind:
+        print(f"{kind.value.upper()}:")
+        for i, e in enumerate(data[kind.value], 1):
+            opts = ", ".join(f"{k}={v}" for k, v in e["options"].items()) or "defaults"
+            line = f"  {i}. {e['provider']:<18} priority {e['priority']:<5} {opts}"
+            if "check" in e:
+                mark = "ok  " if e["check"]["ok"] else "FAIL"
+                line += f"\n     [{mark}] {e['check']['detail']}"
+            print(line)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    loader = ProviderLoader()
+    try:
+        org = _with_offline(await loader.load(args.org, providers_version=None))
+        results = await probe_all(org) if args.check else None
+    except ProviderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        await loader.aclose()
+    data = report(org, results)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print_text(data)
+    if results is not None and (down := down_kinds(org, results)):
+        print(f"no working provider for: {', '.join(down)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent providers", description=__doc__)
+    parser.add_argument(
+        "--org",
+        default=os.environ.get("DEFAULT_ORGANIZATION_ID"),
+        help="organization id (default: DEFAULT_ORGANIZATION_ID; none = environment config)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--check", action="store_true", help="probe every provider")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(_run(args))
