@@ -72,9 +72,12 @@ def build_provider(config: ProviderConfig, org: OrgProviders) -> Any:
     except ProviderError:
         raise
     except Exception as e:  # a plugin constructor rejected the options
+        detail = str(e)
+        for value in secrets.values():  # a plugin may echo what it was given
+            detail = detail.replace(value, "**********")
         raise ConfigError(
             f"{who(org.organization_id)}provider {config.label} cannot be created: "
-            f"{type(e).__name__}"
+            f"{type(e).__name__}: {detail}"
         ) from None
 
 

@@ -311,7 +311,7 @@ class AzureOptions(Options):
     model: str = "gpt-4o"
     azure_endpoint: str
     azure_deployment: str | None = None
-    api_version: str | None = None
+    api_version: str = "2024-10-21"
     temperature: float | None = None
 
 

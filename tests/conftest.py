@@ -1,0 +1,22 @@
+"""Shared test set-up: no test reads the developer's real environment or keys."""
+
+from __future__ import annotations
+
+import pytest
+
+# variables that change which providers or backend a call gets
+_CONFIG_VARS = (
+    "AICO_BACKEND_URL AICO_INTERNAL_API_KEY PROVIDER_ENV_FALLBACK PROVIDER_CACHE_TTL "
+    "STT_PROVIDER STT_FALLBACK TTS_PROVIDER TTS_FALLBACK LLM_PROVIDER LLM_FALLBACK "
+    "STT_HOST STT_PORT TTS_HOST TTS_PORT LLM_MODEL LLM_BASE_URL LLM_API_KEY "
+    "DEFAULT_ORGANIZATION_ID AGENT_INSTRUCTIONS AGENT_GREETING AGENT_FAQ_FILE "
+    "DEEPGRAM_API_KEY OPENAI_API_KEY ELEVEN_API_KEY ELEVENLABS_API_KEY CARTESIA_API_KEY "
+    "GROQ_API_KEY GOOGLE_API_KEY GEMINI_API_KEY ANTHROPIC_API_KEY AZURE_OPENAI_API_KEY "
+    "VOSK_MODEL_PATH PIPER_VOICE WHISPER_MODEL"
+).split()
+
+
+@pytest.fixture(autouse=True)
+def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _CONFIG_VARS:
+        monkeypatch.delenv(name, raising=False)
