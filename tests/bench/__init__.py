@@ -1,0 +1,1 @@
+"""Benchmark helpers: each module exposes ``run() -> list[dict]``."""
