@@ -24,7 +24,7 @@ class Call:
     ref: OrgRef
     org: OrgProviders
     chains: Chains
-    session: AgentSession
+    session: AgentSession[None]
     agent: Agent
 
     async def start(self, *, room: NotGivenOr[rtc.Room] = NOT_GIVEN) -> None:
@@ -43,7 +43,9 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     )
     vad = ctx.proc.userdata.get("vad") or shared_vad()
     chains = build_chains(org, vad=vad)
-    session: AgentSession = AgentSession(stt=chains.stt, llm=chains.llm, tts=chains.tts, vad=vad)
+    session: AgentSession[None] = AgentSession(
+        stt=chains.stt, llm=chains.llm, tts=chains.tts, vad=vad
+    )
     logger.info(
         "call configured",
         extra={

@@ -73,6 +73,7 @@ def _parse(raw: str, source: str) -> tuple[str, str | None] | None:
     return org, version
 
 
-def _ignore(source: str, why: str) -> None:
+def _ignore(source: str, why: str) -> tuple[str, str | None] | None:
+    """Log why this metadata is not trusted for the org, and move on to the next source."""
     logger.warning("ignoring malformed metadata", extra={"metadata": source, "problem": why})
     return None

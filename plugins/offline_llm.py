@@ -31,7 +31,7 @@ def keywords(text: str) -> set[str]:
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words} - _STOP_WORDS
 
 
-class OfflineLLM(llm.LLM):
+class OfflineLLM(llm.LLM[None]):
     def __init__(
         self,
         *,

@@ -23,9 +23,9 @@ from .types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
 @dataclass
 class Chains:
-    stt: stt.STT
-    llm: llm.LLM
-    tts: tts.TTS
+    stt: stt.STT[Any]
+    llm: llm.LLM[Any]
+    tts: tts.TTS[Any]
     providers: dict[ProviderKind, list[str]] = field(default_factory=dict)
     """Names actually in each chain, in the order they are tried."""
     skipped: list[str] = field(default_factory=list)
@@ -124,7 +124,7 @@ def build_chains(org: OrgProviders, *, vad: vad.VAD | None) -> Chains:
     )
 
 
-def _stt_chain(stts: list[stt.STT], vad_: vad.VAD | None, org_id: str | None) -> stt.STT:
+def _stt_chain(stts: list[stt.STT[Any]], vad_: vad.VAD | None, org_id: str | None) -> stt.STT[Any]:
     if vad_ is None and any(not s.capabilities.streaming for s in stts):
         raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
     wrapped = [

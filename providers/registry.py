@@ -303,7 +303,7 @@ class GeminiOptions(ChatOptions):
 class CompatibleOptions(ChatOptions):
     """Any OpenAI-compatible server: Ollama, vLLM, llama.cpp, OpenRouter."""
 
-    base_url: str  # type: ignore[assignment]  # required here
+    base_url: str  # required here
     model: str
 
 
