@@ -70,7 +70,7 @@ def parse_response(body: bytes, org_id: str, etag: str | None) -> OrgProviders:
     """Backend JSON → ``OrgProviders`` (source ``backend``); kinds may come back empty."""
     try:
         raw = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         raise BackendError(f"{who(org_id)}backend answered with invalid JSON") from None
     if not isinstance(raw, dict):
         raise BackendError(f"{who(org_id)}backend answered {type(raw).__name__}, not an object")

@@ -135,11 +135,16 @@ class ProviderLoader:
     async def _fetch(self, org_id: str, entry: _Entry | None) -> OrgProviders:
         s = self._settings
         assert s.providers_url is not None
-        headers = {"X-Organization-Id": org_id, "Accept": "application/json"}
+        # identity encoding: the size cap must count what the backend sends, not a gzip bomb
+        headers = {
+            "X-Organization-Id": org_id,
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+        }
         if s.internal_api_key is not None:
             headers["Authorization"] = f"Bearer {s.internal_api_key.get_secret_value()}"
-        if entry is not None and entry.etag:
-            headers["If-None-Match"] = entry.etag
+        if entry is not None and (tag := entry.etag or entry.config.version):
+            headers["If-None-Match"] = tag
         self.backend_requests += 1
         async with self._http().stream("GET", s.providers_url, headers=headers) as resp:
             if resp.status_code == 304 and entry is not None:

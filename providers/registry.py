@@ -10,6 +10,7 @@ builders, so a worker never imports a plugin it does not use, and a missing one 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -152,6 +153,10 @@ def _vosk(r: BuildRequest) -> Any:
     vosk = _vosk_module()
     o: VoskOptions = r.options
     if not o.host:
+        if importlib.util.find_spec("vosk") is None:  # remote mode needs no vosk library
+            raise ProviderUnavailableError(
+                f"provider 'vosk' (in-process) needs: {LOCAL_EXTRA_HINT}"
+            )
         try:  # cheap: finds the folder, loads nothing
             vosk.find_model_path(o.model_path)
         except vosk.VoskModelNotFoundError as e:
