@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from livekit import rtc
 from livekit.agents import utils
 from livekit.agents.voice import io
@@ -34,6 +35,8 @@ SPEECH_RMS = 500.0
 below)."""
 
 BeforeTurn = Callable[[int], Awaitable[None]]
+Pcm = npt.NDArray[np.int16]
+"""int16 mono samples."""
 
 
 class Timeline:
@@ -67,7 +70,7 @@ def resample(frame: rtc.AudioFrame, sample_rate: int = SAMPLE_RATE) -> rtc.Audio
     return rtc.combine_audio_frames(out)
 
 
-def rms(pcm: np.ndarray) -> float:  # type: ignore[type-arg]
+def rms(pcm: Pcm) -> float:
     if not len(pcm):
         return 0.0
     return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2)))
@@ -102,7 +105,7 @@ class CallerAudioInput(io.AudioInput):
         self._sent = 0  # frames sent so far
         self._start: float | None = None  # timeline seconds of the first frame
         self._turn = 0  # next turn to play
-        self._pcm: np.ndarray | None = None  # type: ignore[type-arg]
+        self._pcm: Pcm | None = None
         self._pos = 0
         self._ready: asyncio.Task[None] | None = None
         self._recorded: list[bytes] = []
@@ -118,7 +121,7 @@ class CallerAudioInput(io.AudioInput):
     def start(self) -> float:
         return self._start or 0.0
 
-    def recording(self) -> np.ndarray:  # type: ignore[type-arg]
+    def recording(self) -> Pcm:
         """Everything sent so far, as int16 mono at ``sample_rate``."""
         return np.frombuffer(b"".join(self._recorded), dtype=np.int16)
 
@@ -136,7 +139,7 @@ class CallerAudioInput(io.AudioInput):
         self._recorded.append(data)
         return rtc.AudioFrame(data, self._rate, 1, self._samples)
 
-    def _next_pcm(self, at: float) -> np.ndarray:  # type: ignore[type-arg]
+    def _next_pcm(self, at: float) -> Pcm:
         if self._pcm is None and self._turn < len(self._turns):
             if self._ready is None:
                 self._ready = asyncio.create_task(self._wait_before(self._turn))
@@ -267,11 +270,11 @@ class RecordingAudioOutput(io.AudioOutput):
         if self._flush_task is not None:
             await utils.aio.cancel_and_wait(self._flush_task)
 
-    def recording(self, length: int, origin: float = 0.0) -> np.ndarray:  # type: ignore[type-arg]
+    def recording(self, length: int, origin: float = 0.0) -> Pcm:
         """What was played, as int16 mono at ``sample_rate`` placed on the timeline from
         ``origin``, ``length`` samples long (at least as long as the audio)."""
         rate = self.sample_rate or SAMPLE_RATE
-        placed: list[tuple[int, np.ndarray]] = []  # type: ignore[type-arg]
+        placed: list[tuple[int, Pcm]] = []
         end = length
         for segment in self.segments:
             for at, frame in segment.frames:
@@ -286,8 +289,8 @@ class RecordingAudioOutput(io.AudioOutput):
 
 
 def write_stereo_wav(
-    path: str | Path, left: np.ndarray, right: np.ndarray, sample_rate: int = SAMPLE_RATE
-) -> None:  # type: ignore[type-arg]
+    path: str | Path, left: Pcm, right: Pcm, sample_rate: int = SAMPLE_RATE
+) -> None:
     """Two int16 mono tracks as one stereo WAV (left = caller, right = agent)."""
     n = max(len(left), len(right))
     stereo = np.zeros((n, 2), dtype=np.int16)

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
 from livekit.agents.testing import fake_job_context
 from livekit.agents.voice.run_result import ChatMessageEvent
 from livekit.protocol import models
+from pydantic import SecretStr
 
 from agent.call import prepare_call
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 from providers.types import ConfigSource, ProviderKind
+from tests.servers.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin, message_text
 
 TIMEOUT = 30
@@ -97,3 +100,63 @@ async def test_participant_attributes_do_not_choose_the_org(
     await loader.aclose()
     assert call.org.organization_id == "acme"
     assert call.ref.source == "dispatch"
+
+
+PLANTED = "sk-test-ENTRY-PLANTED-5550001"
+
+
+async def test_backend_org_chain_answers_and_no_secret_is_logged(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Org from dispatch metadata, chains and key from the backend, the answer from that
+    org's LLM; at DEBUG, no log line or output anywhere carries the planted keys."""
+    caplog.set_level(logging.DEBUG)
+    async with (
+        OpenAIStandin(reply="Acme's own LLM speaking.") as llm_server,
+        BackendServer(expected_key="internal-key-PLANTED") as backend,
+    ):
+        backend.set_org(
+            "acme",
+            org_payload(
+                "acme",
+                "7",
+                [
+                    provider_entry(
+                        "openai-compatible",
+                        "llm",
+                        priority=100,
+                        config={"baseUrl": llm_server.base_url, "model": "m"},
+                        secrets={"apiKey": PLANTED},
+                    ),
+                    provider_entry("whisper", "stt", priority=1),
+                    provider_entry("piper", "tts", priority=1),
+                ],
+            ),
+            version="7",
+        )
+        loader = ProviderLoader(
+            LoaderSettings(
+                backend_url=backend.url, internal_api_key=SecretStr("internal-key-PLANTED")
+            ),
+            environ={},
+        )
+        call, replies = await asyncio.wait_for(
+            run_text_turn(
+                json.dumps({"organizationId": "acme", "providersVersion": "7"}), loader, "Hello?"
+            ),
+            TIMEOUT,
+        )
+        await loader.aclose()
+    assert call.org.source is ConfigSource.BACKEND and call.org.organization_id == "acme"
+    assert call.chains.providers[ProviderKind.LLM] == ["openai-compatible", "offline"]
+    assert replies == ["Acme's own LLM speaking."]
+    assert set(llm_server.api_keys_seen) == {PLANTED}  # the org's key, nobody else's
+    captured = capsys.readouterr()
+    everything = (
+        caplog.text
+        + captured.out
+        + captured.err
+        + "".join(repr(r.__dict__) for r in caplog.records)
+    )
+    assert "call configured" in caplog.text
+    assert PLANTED not in everything and "internal-key-PLANTED" not in everything

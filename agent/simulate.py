@@ -1,0 +1,450 @@
+"""``python -m agent simulate``: a whole call with no LiveKit server and no API key.
+
+Caller audio comes from a WAV file or from ``--say`` sentences spoken by Piper; it goes
+through the same code a room job runs (``prepare_call`` under livekit's
+``fake_job_context``, then ``Call.start``) with file-based audio I/O (``agent.file_io``).
+The agent's audio is written next to the caller's in one stereo WAV, and a transcript with
+the providers that served and per-turn latencies is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livekit import rtc
+from livekit.agents import llm
+from livekit.agents.metrics import LLMMetrics, STTMetrics, TTSMetrics
+from livekit.agents.testing import fake_job_context
+from livekit.agents.voice.events import AgentStateChangedEvent, ConversationItemAddedEvent
+
+from providers.errors import ProviderError
+from providers.factory import validate_options
+from providers.loader import ProviderLoader, get_loader
+from providers.registry import get_spec
+from providers.types import ProviderKind
+
+from .call import Call, prepare_call
+from .file_io import (
+    SAMPLE_RATE,
+    CallerAudioInput,
+    CallerTurn,
+    PlaybackSegment,
+    RecordingAudioOutput,
+    Timeline,
+    load_wav,
+    resample,
+    write_stereo_wav,
+)
+from .log import logger
+
+DEFAULT_OUTPUT = Path("out/call.wav")
+DEFAULT_TIMEOUT = 120.0
+TURN_TIMEOUT = 20.0
+"""Longest a caller waits for the agent to answer before speaking again anyway."""
+CALLER_PAUSE = 0.3
+"""A caller's reaction time once the agent is done speaking."""
+SILENCE_GAP = 2.5
+"""Silence between ``--say`` turns when the caller does not wait for the agent."""
+
+_KINDS = {"stt": ProviderKind.STT, "llm": ProviderKind.LLM, "tts": ProviderKind.TTS}
+
+
+@dataclass
+class Turn:
+    role: str
+    """``user`` (the caller) or ``assistant`` (the agent)."""
+    text: str
+    providers: dict[str, str]
+    """Which provider served each kind for this turn (``stt``, ``llm``, ``tts``)."""
+    latency: dict[str, float]
+    """Seconds. User: ``stt_final``, ``end_of_turn``. Assistant: ``voice_to_voice``
+    (caller speech end to agent audio, from our own I/O timestamps), ``e2e``, ``llm_ttft``,
+    ``tts_ttfb`` (livekit's per-turn metrics)."""
+    at: float = 0.0
+    """Timeline seconds when the turn started."""
+
+
+@dataclass
+class SimulationResult:
+    organization_id: str | None
+    turns: list[Turn]
+    output: Path
+    chains: dict[str, list[str]]
+    caller_turns: list[CallerTurn] = field(default_factory=list)
+    segments: list[PlaybackSegment] = field(default_factory=list)
+    completed: bool = True
+    """False when the call hit its timeout before the last caller turn was answered."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "organizationId": self.organization_id,
+            "turns": [
+                {"role": t.role, "text": t.text, "providers": t.providers, "latency": t.latency}
+                for t in self.turns
+            ],
+            "output": str(self.output),
+        }
+
+    def voice_to_voice(self) -> list[float]:
+        return [t.latency["voice_to_voice"] for t in self.turns if "voice_to_voice" in t.latency]
+
+
+class _Observer:
+    """Follows the session: agent state, transcript items, which provider served."""
+
+    def __init__(self, call: Call, timeline: Timeline) -> None:
+        self._call = call
+        self._timeline = timeline
+        self._wall0 = time.time() - timeline.now()
+        self.state = "initializing"
+        self.spoke_at: list[float] = []  # timeline seconds the agent started speaking
+        self.items: list[tuple[float, llm.ChatMessage]] = []
+        self.changed = asyncio.Event()
+        self.served = {k: names[0] for k, names in self._chain_names().items() if names}
+        self.item_providers: list[dict[str, str]] = []
+        self._labels = self._provider_labels()
+
+        session = call.session
+        session.on("agent_state_changed", self._on_state)
+        session.on("conversation_item_added", self._on_item)
+        for component in (call.chains.stt, call.chains.llm, call.chains.tts):
+            component.on("metrics_collected", self._on_metrics)
+
+    def _chain_names(self) -> dict[str, list[str]]:
+        return {k: list(self._call.chains.providers.get(kind, [])) for k, kind in _KINDS.items()}
+
+    def _provider_labels(self) -> dict[str, str]:
+        """Component label → provider name, for each chain member (adapters unwrapped)."""
+        labels: dict[str, str] = {}
+        chains = self._call.chains
+        for kind, component in (("stt", chains.stt), ("llm", chains.llm), ("tts", chains.tts)):
+            names = self._chain_names()[kind]
+            members = _members(component) if len(names) > 1 else [component]
+            for name, member in zip(names, members, strict=False):
+                for obj in _unwrapped(member):
+                    labels[obj.label] = name
+        return labels
+
+    def to_timeline(self, wall: float) -> float:
+        return wall - self._wall0
+
+    def _on_state(self, ev: AgentStateChangedEvent) -> None:
+        self.state = ev.new_state
+        if ev.new_state == "speaking":
+            self.spoke_at.append(self._timeline.now())
+        self.changed.set()
+
+    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
+        if isinstance(ev.item, llm.ChatMessage) and ev.item.role in ("user", "assistant"):
+            self.items.append((self._timeline.now(), ev.item))
+            self.item_providers.append(dict(self.served))
+            self.changed.set()
+
+    def _on_metrics(self, metrics: Any) -> None:
+        kinds: dict[type, str] = {STTMetrics: "stt", LLMMetrics: "llm", TTSMetrics: "tts"}
+        kind = kinds.get(type(metrics))
+        name = self._labels.get(getattr(metrics, "label", ""))
+        if kind and name:
+            self.served[kind] = name
+
+    async def wait(self, predicate: Any, timeout: float) -> bool:
+        """Wait until ``predicate()`` holds (re-checked on every session event)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.1))
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+    def answered_since(self, t: float) -> bool:
+        """The agent spoke after timeline second ``t`` and is listening again."""
+        return self.state in ("listening", "idle") and any(s > t for s in self.spoke_at)
+
+
+def _members(component: Any) -> list[Any]:
+    for attr in ("_stt_instances", "_llm_instances", "_tts_instances"):
+        if hasattr(component, attr):
+            return list(getattr(component, attr))
+    return [component]
+
+
+def _unwrapped(component: Any) -> list[Any]:
+    out = [component]
+    inner = getattr(component, "wrapped_stt", None) or getattr(component, "wrapped_tts", None)
+    if inner is not None:
+        out.append(inner)
+    return out
+
+
+def prewarm_chains(call: Call) -> None:
+    """Load the local models of the providers in this call's chains (blocking), so the
+    first caller turn does not wait for a model. Providers already left out are skipped,
+    so a missing model is reported once, by the factory."""
+    org = call.org
+    for kind in ProviderKind:
+        served = set(call.chains.providers.get(kind, []))
+        for config in org.chain(kind):
+            spec = get_spec(config.provider, config.kind)
+            if config.provider not in served or spec is None or spec.prewarm is None:
+                continue
+            try:
+                spec.prewarm(validate_options(spec, config, org.organization_id))
+            except Exception as e:
+                logger.warning(
+                    "local model not loaded",
+                    extra={"provider": config.label, "reason": str(e) or type(e).__name__},
+                )
+
+
+async def simulate_call(
+    *,
+    job_metadata: str,
+    caller_audio: list[rtc.AudioFrame],
+    output: Path = DEFAULT_OUTPUT,
+    loader: ProviderLoader | None = None,
+    wait_for_agent: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    turn_timeout: float = TURN_TIMEOUT,
+) -> SimulationResult:
+    """Run one call through ``prepare_call``/``Call.start`` with file-based audio I/O.
+
+    ``caller_audio`` holds one frame per caller turn (any rate). With ``wait_for_agent``
+    the caller speaks again only once the agent answered (bounded by ``turn_timeout``),
+    else after ``SILENCE_GAP`` seconds. Raises ``ProviderError`` for a config error.
+    """
+    with fake_job_context(job_metadata=job_metadata) as ctx:
+        call = await prepare_call(ctx, loader=loader)
+        await asyncio.to_thread(prewarm_chains, call)
+
+        timeline = Timeline()
+        observer = _Observer(call, timeline)
+        greeting = bool(call.org.agent.greeting)
+        caller_turns: list[CallerTurn] = []
+
+        async def before_turn(index: int) -> None:
+            since = caller_turns[index - 1].speech_end if index else 0.0
+            if wait_for_agent and (index or greeting):
+                if not await observer.wait(lambda: observer.answered_since(since), turn_timeout):
+                    logger.warning("agent did not answer in time", extra={"turn": index})
+                await asyncio.sleep(CALLER_PAUSE)
+            else:
+                await asyncio.sleep(SILENCE_GAP if index else CALLER_PAUSE)
+
+        audio_in = CallerAudioInput(caller_audio, timeline=timeline, before_turn=before_turn)
+        caller_turns = audio_in.turns
+        audio_out = RecordingAudioOutput(timeline=timeline)
+        call.session.input.audio = audio_in
+        call.session.output.audio = audio_out
+
+        completed = False
+        try:
+            await call.start()
+
+            async def finished() -> None:
+                await audio_in.done.wait()
+                last = caller_turns[-1].speech_end if caller_turns else 0.0
+                await observer.wait(lambda: observer.answered_since(last), turn_timeout)
+
+            await asyncio.wait_for(finished(), timeout)
+            completed = True
+        except asyncio.TimeoutError:
+            logger.warning("simulated call timed out", extra={"timeout": timeout})
+        finally:
+            await call.session.aclose()
+            await audio_in.aclose()
+            await audio_out.aclose()
+
+    left = audio_in.recording()
+    right = audio_out.recording(len(left), origin=audio_in.start)
+    write_stereo_wav(output, left, right, SAMPLE_RATE)
+
+    return SimulationResult(
+        organization_id=call.org.organization_id,
+        turns=_turns(observer, caller_turns, audio_out.segments),
+        output=output,
+        chains=observer._chain_names(),
+        caller_turns=list(caller_turns),
+        segments=list(audio_out.segments),
+        completed=completed,
+    )
+
+
+def _turns(
+    observer: _Observer, caller_turns: list[CallerTurn], segments: list[PlaybackSegment]
+) -> list[Turn]:
+    turns: list[Turn] = []
+    answered: set[int] = set()
+    starts = sorted(s.started_at for s in segments)
+    for (added_at, item), providers in zip(observer.items, observer.item_providers, strict=True):
+        metrics: dict[str, Any] = dict(item.metrics or {})
+        at = added_at
+        if "started_speaking_at" in metrics:
+            at = observer.to_timeline(float(metrics["started_speaking_at"]))
+        latency: dict[str, float] = {}
+        if item.role == "user":
+            for ours, theirs in (
+                ("stt_final", "transcription_delay"),
+                ("end_of_turn", "end_of_turn_delay"),
+            ):
+                if theirs in metrics:
+                    latency[ours] = round(float(metrics[theirs]), 3)
+        else:
+            # the caller turn this reply answers: the last one that ended before it
+            before = [c for c in caller_turns if c.speech_end <= at + 0.05]
+            if before and before[-1].index not in answered:
+                caller = before[-1]
+                answered.add(caller.index)
+                first = next((s for s in starts if s >= caller.speech_end), None)
+                if first is not None:
+                    latency["voice_to_voice"] = round(first - caller.speech_end, 3)
+            for ours, theirs in (
+                ("e2e", "e2e_latency"),
+                ("llm_ttft", "llm_node_ttft"),
+                ("tts_ttfb", "tts_node_ttfb"),
+            ):
+                if theirs in metrics:
+                    latency[ours] = round(float(metrics[theirs]), 3)
+        turns.append(
+            Turn(
+                role=item.role,
+                text=item.text_content or "",
+                providers=providers,
+                latency=latency,
+                at=round(at, 3),
+            )
+        )
+    return turns
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+async def _say(sentences: list[str]) -> list[rtc.AudioFrame]:
+    """Caller turns spoken by the local Piper voice, in-process."""
+    from plugins.piper_tts import load_voice
+
+    def speak(text: str) -> rtc.AudioFrame:
+        voice = load_voice()
+        chunks = list(voice.synthesize(text))
+        pcm = b"".join(c.audio_int16_bytes for c in chunks)
+        frame = rtc.AudioFrame(pcm, chunks[0].sample_rate, 1, len(pcm) // 2)
+        return resample(frame, SAMPLE_RATE)
+
+    return [await asyncio.to_thread(speak, s) for s in sentences]
+
+
+def _job_metadata(args: argparse.Namespace) -> str:
+    if args.metadata is not None:
+        json.loads(args.metadata)  # a clear error now rather than a default org later
+        return str(args.metadata)
+    if args.org:
+        return json.dumps({"organizationId": args.org})
+    return ""
+
+
+def format_transcript(result: SimulationResult) -> str:
+    chains = "  ".join(f"{k}: {' > '.join(v)}" for k, v in result.chains.items())
+    lines = [f"organization {result.organization_id or '(none)'}   {chains}", ""]
+    for t in result.turns:
+        who = "caller" if t.role == "user" else "agent "
+        kinds = ("stt",) if t.role == "user" else ("llm", "tts")
+        served = " ".join(f"{k}={t.providers.get(k, '?')}" for k in kinds)
+        lines.append(f"[{t.at:6.2f}s] {who}: {t.text}")
+        timing = "  ".join(f"{k} {v:.2f}s" for k, v in t.latency.items())
+        lines.append(f"{'':10}{served}" + (f"   {timing}" if timing else ""))
+    v2v = result.voice_to_voice()
+    if v2v:
+        lines += ["", f"voice-to-voice: {', '.join(f'{v:.2f}s' for v in v2v)}"]
+    lines.append(f"output: {result.output} (left: caller, right: agent)")
+    return "\n".join(lines)
+
+
+class _ExtraFormatter(logging.Formatter):
+    """``LEVEL logger: message key=value ...``: our logs keep variable data in ``extra``."""
+
+    _plain = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {k: v for k, v in vars(record).items() if k not in self._plain}
+        return line + "".join(f" {k}={v}" for k, v in extras.items())
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ExtraFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    if verbose:
+        for name in ("voice_agent", "providers", "plugins"):
+            logging.getLogger(name).setLevel(logging.INFO)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m agent simulate", description=__doc__)
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--org", help="organization id (dispatch metadata organizationId)")
+    who.add_argument("--metadata", help="raw job metadata JSON, as a dispatch would send")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--input", type=Path, help="caller audio: a WAV file (one turn)")
+    src.add_argument("--say", action="append", help="a caller turn spoken by Piper (repeat)")
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="stereo WAV to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds, whole call")
+    p.add_argument("--no-wait", action="store_true", help="fixed gaps, not waiting for the agent")
+    p.add_argument("-v", "--verbose", action="store_true", help="info logs to stderr")
+    return p
+
+
+async def _run(args: argparse.Namespace) -> SimulationResult:
+    metadata = _job_metadata(args)
+    caller = [await load_wav(args.input)] if args.input else await _say(args.say)
+    loader = get_loader()
+    try:
+        return await simulate_call(
+            job_metadata=metadata,
+            caller_audio=caller,
+            output=args.output,
+            loader=loader,
+            wait_for_agent=not args.no_wait,
+            timeout=args.timeout,
+        )
+    finally:
+        await loader.aclose()
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
+    try:
+        result = asyncio.run(_run(args))
+    except ProviderError as e:
+        print(f"simulate: {e}", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as e:
+        print(f"simulate: --metadata is not JSON: {e}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
+        print(f"simulate: cannot read the caller audio: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(format_transcript(result))
+    return 0
+
+
+__all__ = ["SimulationResult", "Turn", "main", "simulate_call"]

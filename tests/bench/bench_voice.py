@@ -1,0 +1,114 @@
+"""Voice-to-voice latency on the local stack (whisper, offline FAQ, piper) via ``simulate``.
+
+One simulated call with ten caller questions; the caller waits for each answer. Voice to
+voice is measured from our own I/O timestamps: the end of the last caller frame with speech
+energy to the first agent frame played after it. The parts come from livekit's per-turn
+metrics. Run directly with ``python -m tests.bench.bench_voice``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from agent.simulate import SimulationResult, _say, simulate_call
+from providers.loader import ProviderLoader
+from providers.settings import LoaderSettings
+
+TARGET_S = 1.0  # SPEC §9: caller stops speaking → agent audio starts
+QUESTIONS = [
+    ("What are your opening hours?", "Nine to five."),
+    ("Where is your office?", "Harbor Street."),
+    ("How much does it cost?", "Forty dollars."),
+    ("Can I book an appointment?", "Yes, online."),
+    ("Do you have parking?", "Yes, free parking."),
+]
+TURNS = 10
+TIMEOUT = 150.0
+
+Row = dict[str, Any]
+_ENV = {
+    "DEFAULT_ORGANIZATION_ID": "bench",
+    "STT_PROVIDER": "whisper",
+    "STT_FALLBACK": "",
+    "LLM_PROVIDER": "offline",
+    "LLM_FALLBACK": "",
+    "TTS_PROVIDER": "piper",
+    "TTS_FALLBACK": "",
+    "AGENT_GREETING": "",
+}
+
+
+def _row(name: str, value: float, unit: str, target: str | None = None) -> Row:
+    row: Row = {"name": name, "value": round(value, 4), "unit": unit}
+    if target is not None:
+        row["target"] = target
+    return row
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+async def _call(workdir: Path) -> SimulationResult:
+    faq = workdir / "faq.json"
+    faq.write_text(json.dumps([{"question": q, "answer": a} for q, a in QUESTIONS]))
+    saved = {k: os.environ.get(k) for k in [*_ENV, "AGENT_FAQ_FILE"]}
+    os.environ.update({**_ENV, "AGENT_FAQ_FILE": str(faq)})
+    loader = ProviderLoader(LoaderSettings())
+    try:
+        sentences = [QUESTIONS[i % len(QUESTIONS)][0] for i in range(TURNS)]
+        caller = await _say(sentences)
+        return await simulate_call(
+            job_metadata="",
+            caller_audio=caller,
+            output=workdir / "bench_voice.wav",
+            loader=loader,
+            timeout=TIMEOUT,
+        )
+    finally:
+        await loader.aclose()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _median(result: SimulationResult, role: str, key: str) -> float | None:
+    values = [t.latency[key] for t in result.turns if t.role == role and key in t.latency]
+    return statistics.median(values) if values else None
+
+
+def run() -> list[Row]:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = asyncio.run(_call(Path(tmp)))
+    v2v = result.voice_to_voice()
+    rows: list[Row] = [_row("voice_to_voice_turns", len(v2v), "turns", f">= {TURNS}")]
+    if v2v:
+        rows += [
+            _row("voice_to_voice_median", statistics.median(v2v), "s", f"< {TARGET_S}"),
+            _row("voice_to_voice_p95", _p95(v2v), "s", f"< {TARGET_S}"),
+        ]
+    for name, role, key in (
+        ("end_of_turn_median", "user", "end_of_turn"),
+        ("stt_final_median", "user", "stt_final"),
+        ("llm_ttft_median", "assistant", "llm_ttft"),
+        ("tts_ttfb_median", "assistant", "tts_ttfb"),
+        ("e2e_median", "assistant", "e2e"),
+    ):
+        value = _median(result, role, key)
+        if value is not None:
+            rows.append(_row(name, value, "s"))
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(json.dumps(row))

@@ -1,0 +1,125 @@
+"""``python -m agent providers`` as a user runs it: a subprocess, against a loopback backend
+and in environment mode. Also the no-LiveKit-server hint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from tests.servers.backend import BackendServer, org_payload, provider_entry
+
+PLANTED = "sk-test-CLI-PLANTED-0987654321"
+
+
+async def run_agent(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    full_env.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agent",
+        *args,
+        env=full_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_providers_json_from_the_backend() -> None:
+    async with BackendServer(expected_key="internal") as backend:
+        backend.set_org(
+            "acme",
+            org_payload(
+                "acme",
+                "17",
+                [
+                    provider_entry(
+                        "deepgram",
+                        "stt",
+                        priority=100,
+                        config={"model": "nova-3"},
+                        secrets={"apiKey": PLANTED},
+                    ),
+                    provider_entry("whisper", "stt", priority=10),
+                    provider_entry(
+                        "openai",
+                        "llm",
+                        priority=50,
+                        config={"apiKeyHint": "x"},
+                        secrets={"apiKey": PLANTED},
+                    ),
+                    provider_entry("piper", "tts", priority=10),
+                ],
+            ),
+            version="17",
+        )
+        code, out, err = await run_agent(
+            "providers",
+            "--org",
+            "acme",
+            "--json",
+            env={"AICO_BACKEND_URL": backend.url, "AICO_INTERNAL_API_KEY": "internal"},
+        )
+    assert code == 0, err
+    data: dict[str, Any] = json.loads(out)
+    assert data["organizationId"] == "acme" and data["source"] == "backend"
+    assert data["version"] == "17"
+    assert [e["provider"] for e in data["stt"]] == ["deepgram", "whisper"]
+    assert [e["provider"] for e in data["llm"]] == ["openai", "offline"]
+    assert data["stt"][0] == {
+        "provider": "deepgram",
+        "priority": 100,
+        "options": {"model": "nova-3"},
+    }
+    assert data["llm"][0]["options"] == {"apiKeyHint": "**********"}
+    assert PLANTED not in out + err
+
+
+async def test_providers_json_in_env_mode() -> None:
+    code, out, err = await run_agent(
+        "providers",
+        "--json",
+        env={
+            "STT_PROVIDER": "deepgram",
+            "STT_FALLBACK": "whisper",
+            "DEEPGRAM_API_KEY": PLANTED,
+            "TTS_PROVIDER": "piper",
+            "LLM_PROVIDER": "offline",
+        },
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["source"] == "env" and data["organizationId"] is None
+    assert [e["provider"] for e in data["stt"]] == ["deepgram", "whisper"]
+    assert PLANTED not in out + err
+
+
+async def test_providers_check_exits_1_when_a_kind_is_down() -> None:
+    # the only TTS is a Piper server nobody runs
+    code, out, err = await run_agent(
+        "providers",
+        "--check",
+        env={
+            "STT_PROVIDER": "whisper",
+            "TTS_PROVIDER": "piper",
+            "TTS_HOST": "127.0.0.1",
+            "TTS_PORT": "9",
+            "LLM_PROVIDER": "offline",
+        },
+    )
+    assert code == 1
+    assert "no working provider for: tts" in err
+    assert "FAIL" in out and "127.0.0.1:9 unreachable" in out
+
+
+async def test_dev_without_livekit_server_says_how_to_start_one() -> None:
+    code, _, err = await run_agent("dev", env={"LIVEKIT_URL": "ws://127.0.0.1:9"})
+    assert code == 1
+    assert "livekit-server --dev" in err and "devkey" in err
+    assert "Traceback" not in err

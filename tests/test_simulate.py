@@ -1,0 +1,173 @@
+"""``python -m agent simulate`` on the local stack (whisper, offline FAQ, piper): the same
+entrypoint path as a room job, with file-based audio I/O and a stereo recording."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.file_io import SAMPLE_RATE, resample
+from agent.simulate import SimulationResult, _say, simulate_call
+from plugins import whisper_stt
+from providers.loader import ProviderLoader
+from providers.settings import LoaderSettings
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parent.parent
+QUESTION = "What are your opening hours?"
+ANSWER = "We are open Monday to Friday, from nine in the morning to five in the afternoon."
+FAQ = [
+    {"question": "What are your opening hours?", "answer": ANSWER},
+    {"question": "Where is your office located?", "answer": "Our office is at 42 Harbor Street."},
+]
+
+
+def local_env(tmp_path: Path) -> dict[str, str]:
+    faq = tmp_path / "faq.json"
+    faq.write_text(json.dumps(FAQ))
+    return {
+        "DEFAULT_ORGANIZATION_ID": "demo",
+        "STT_PROVIDER": "whisper",
+        "LLM_PROVIDER": "offline",
+        "TTS_PROVIDER": "piper",
+        "AGENT_FAQ_FILE": str(faq),
+    }
+
+
+def words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    ref, hyp = words(reference), words(hypothesis)
+    dist = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, dist[0] = dist[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, dist[j] = dist[j], min(dist[j] + 1, dist[j - 1] + 1, prev + (r != h))
+    return dist[-1] / max(1, len(ref))
+
+
+def read_stereo(path: Path) -> tuple[int, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    with wave.open(str(path)) as f:
+        assert f.getnchannels() == 2
+        rate = f.getframerate()
+        pcm = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16).reshape(-1, 2)
+    return rate, pcm[:, 0].copy(), pcm[:, 1].copy()
+
+
+def rms(pcm: np.ndarray) -> float:  # type: ignore[type-arg]
+    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
+
+
+def transcribe(pcm: np.ndarray, rate: int) -> str:  # type: ignore[type-arg]
+    from livekit import rtc
+
+    frame = resample(rtc.AudioFrame(pcm.tobytes(), rate, 1, len(pcm)), 16000)
+    audio = np.frombuffer(frame.data, dtype=np.int16).astype(np.float32) / 32768.0
+    segments, _ = whisper_stt.load_model().transcribe(audio, language="en", beam_size=1)
+    return " ".join(s.text.strip() for s in segments)
+
+
+async def test_simulated_call_answers_from_the_faq(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in local_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    output = tmp_path / "call.wav"
+    loader = ProviderLoader(LoaderSettings())
+    try:
+        caller = await asyncio.wait_for(_say([QUESTION]), TIMEOUT)
+        result: SimulationResult = await asyncio.wait_for(
+            simulate_call(job_metadata="", caller_audio=caller, output=output, loader=loader),
+            TIMEOUT,
+        )
+    finally:
+        await loader.aclose()
+
+    assert result.completed
+    assert result.organization_id == "demo"
+    assert result.chains == {"stt": ["whisper"], "llm": ["offline"], "tts": ["piper"]}
+    user = [t for t in result.turns if t.role == "user"]
+    agent = [t for t in result.turns if t.role == "assistant"]
+    assert len(user) == 1
+    assert {"opening", "hours"} <= set(words(user[0].text))
+    assert user[0].providers["stt"] == "whisper"
+    assert [t.text for t in agent] == [ANSWER]
+    assert agent[0].providers == {"stt": "whisper", "llm": "offline", "tts": "piper"}
+    assert 0 < agent[0].latency["voice_to_voice"] < 10
+
+    rate, caller_track, agent_track = read_stereo(output)
+    assert rate == SAMPLE_RATE
+    assert rms(caller_track) > 300 and rms(agent_track) > 300  # speech, far above silence
+    # the agent's reply starts after the caller stopped speaking, on one timeline
+    speech_end = result.caller_turns[0].speech_end
+    before = agent_track[: int((speech_end - 0.1) * rate)]
+    assert rms(before) < 10
+    heard = await asyncio.to_thread(transcribe, agent_track, rate)
+    assert wer(ANSWER, heard) <= 0.3, heard
+
+
+def test_json_output_shape(tmp_path: Path) -> None:
+    output = tmp_path / "out" / "reply.wav"
+    env = {**os.environ, **local_env(tmp_path), "AGENT_GREETING": "Hello, how can I help?"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "simulate",
+            "--org",
+            "acme",
+            "--say",
+            "Where is your office located?",
+            "--output",
+            str(output),
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # exactly one JSON object, logs on stderr
+    assert set(out) == {"organizationId", "turns", "output"}
+    assert out["organizationId"] == "acme"
+    assert out["output"] == str(output) and output.exists()
+    roles = [t["role"] for t in out["turns"]]
+    assert roles == ["assistant", "user", "assistant"]  # greeting, question, answer
+    assert out["turns"][0]["text"] == "Hello, how can I help?"
+    assert out["turns"][2]["text"] == "Our office is at 42 Harbor Street."
+    for turn in out["turns"]:
+        assert set(turn) == {"role", "text", "providers", "latency"}
+        assert set(turn["providers"]) == {"stt", "llm", "tts"}
+        assert all(isinstance(v, float) for v in turn["latency"].values())
+    assert {"stt_final", "end_of_turn"} <= set(out["turns"][1]["latency"])
+    assert {"voice_to_voice", "llm_ttft", "tts_ttfb"} <= set(out["turns"][2]["latency"])
+
+
+def test_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, **local_env(tmp_path), "STT_PROVIDER": "nonesuch", "STT_FALLBACK": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--say", "hello", "--output", "x.wav"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.strip().splitlines()[-1].startswith("simulate: ")
