@@ -8,6 +8,7 @@ kind left with no provider at all stops the job.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,13 @@ from livekit.agents import llm, stt, tts, vad
 from pydantic import ValidationError
 
 from .backend import describe
-from .errors import ConfigError, MissingSecretError, ProviderError, who
+from .errors import (
+    ConfigError,
+    MissingSecretError,
+    ProviderError,
+    ProviderUnavailableError,
+    who,
+)
 from .log import logger
 from .registry import OFFLINE_LLM, BuildRequest, ProviderSpec, get_spec
 from .types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
@@ -89,7 +96,10 @@ def _build_kind(org: OrgProviders, kind: ProviderKind, skipped: list[str]) -> li
             built.append((config.provider, build_provider(config, org)))
         except ProviderError as e:
             reasons.append(str(e))
-            logger.error(
+            # a missing plugin or local model is expected on some machines; a bad config is not
+            level = logging.WARNING if isinstance(e, ProviderUnavailableError) else logging.ERROR
+            logger.log(
+                level,
                 "provider left out of the chain",
                 extra={"org": org.organization_id, "provider": config.label, "reason": str(e)},
             )
