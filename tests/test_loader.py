@@ -23,10 +23,10 @@ from providers.errors import BackendError, ConfigError, OrgNotFoundError
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 from providers.types import ConfigSource, OrgProviders, ProviderKind
+from tests.servers import free_port
 from tests.servers.backend import (
     PROVIDERS_PATH,
     BackendServer,
-    free_port,
     org_payload,
     provider_entry,
 )

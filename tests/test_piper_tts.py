@@ -14,9 +14,10 @@ from livekit import rtc
 from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError, APITimeoutError
 
 from plugins import piper_tts
+from tests.audio import synthesize_timed
+from tests.servers import free_port
 from tests.servers.piper_server import (
     PiperServer,
-    free_port,
     hung_server,
     run_piper_server,
     status_server,
@@ -161,15 +162,8 @@ async def test_first_audio_precedes_end_of_synthesis() -> None:
     tts = piper_tts.TTS()
 
     async def timed() -> tuple[float, float, float]:
-        started = time.perf_counter()
-        first = -1.0
-        frames: list[rtc.AudioFrame] = []
-        async with tts.synthesize(THREE_SENTENCES, conn_options=NO_RETRY) as stream:
-            async for ev in stream:
-                if first < 0:
-                    first = time.perf_counter() - started
-                frames.append(ev.frame)
-        return first, time.perf_counter() - started, _duration(frames)
+        first, end, frames = await synthesize_timed(tts, THREE_SENTENCES, NO_RETRY)
+        return first, end, _duration(frames)
 
     await asyncio.wait_for(timed(), 30)  # warm-up
     first, end, duration = await asyncio.wait_for(timed(), 30)

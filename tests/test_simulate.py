@@ -19,6 +19,7 @@ from agent.simulate import SimulationResult, _say, simulate_call
 from plugins import whisper_stt
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
+from tests.audio import word_error_rate, words
 
 pytestmark = pytest.mark.slow
 
@@ -42,20 +43,6 @@ def local_env(tmp_path: Path) -> dict[str, str]:
         "TTS_PROVIDER": "piper",
         "AGENT_FAQ_FILE": str(faq),
     }
-
-
-def words(text: str) -> list[str]:
-    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    dist = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, dist[0] = dist[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, dist[j] = dist[j], min(dist[j] + 1, dist[j - 1] + 1, prev + (r != h))
-    return dist[-1] / max(1, len(ref))
 
 
 def read_stereo(path: Path) -> tuple[int, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
@@ -115,7 +102,7 @@ async def test_simulated_call_answers_from_the_faq(
     before = agent_track[: int((speech_end - 0.1) * rate)]
     assert rms(before) < 10
     heard = await asyncio.to_thread(transcribe, agent_track, rate)
-    assert wer(ANSWER, heard) <= 0.3, heard
+    assert word_error_rate(ANSWER, heard) <= 0.3, heard
 
 
 def test_json_output_shape(tmp_path: Path) -> None:

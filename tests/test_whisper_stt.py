@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-import re
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from livekit import rtc
 from livekit.agents import APIConnectionError, APIConnectOptions, stt
 
 from plugins import piper_tts, whisper_stt
+from tests.audio import word_error_rate
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -20,21 +20,6 @@ SENTENCES = [
     "Please call me back tomorrow morning.",
 ]
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=30.0)
-
-
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word-level Levenshtein distance over the reference length, ignoring case/punctuation."""
-    ref, hyp = _words(reference), _words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(len(ref), 1)
 
 
 def test_word_error_rate() -> None:

