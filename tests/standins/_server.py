@@ -11,11 +11,12 @@ import re
 import socket
 import time
 import wave
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 import numpy as np
 from aiohttp import web
 from multidict import CIMultiDict, MultiDict
@@ -341,6 +342,55 @@ class StandinServer:
         await self._closing.wait()
         if request is not None:
             self.abort(request)
+
+    def ws_sender(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        is_audio: Callable[[dict[str, Any]], bool],
+    ) -> Callable[[dict[str, Any]], Awaitable[bool]]:
+        """``send(msg)`` for one websocket session, applying the runtime fault: HANG says
+        nothing, REFUSE aborts, DROP_MID_STREAM aborts after ``drop_after`` audio messages.
+        It returns False once the connection is gone."""
+        sent = 0
+
+        async def send(msg: dict[str, Any]) -> bool:
+            nonlocal sent
+            fault = self.fault
+            if fault in (Fault.HANG, Fault.HANG_HANDSHAKE):
+                return True  # a hung provider says nothing
+            audio = is_audio(msg)
+            if fault is Fault.REFUSE or (
+                fault is Fault.DROP_MID_STREAM and audio and sent >= self.drop_after
+            ):
+                self.abort(request)
+                return False
+            if self.chunk_delay and audio:
+                await asyncio.sleep(self.chunk_delay)
+            await ws.send_str(json.dumps(msg))
+            sent += audio
+            return True
+
+        return send
+
+    @staticmethod
+    async def json_messages(
+        ws: web.WebSocketResponse, rec: RecordedRequest
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The JSON objects the client sends as text frames, recorded on ``rec``; binary
+        frames and bad JSON are skipped; ends when the socket closes."""
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                continue
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                return
+            try:
+                data: Any = json.loads(msg.data)
+            except ValueError:
+                continue
+            rec.ws_messages.append(data)
+            if isinstance(data, dict):
+                yield data
 
     def abort(self, request: web.Request) -> None:
         transport = request.transport

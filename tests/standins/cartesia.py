@@ -11,14 +11,11 @@ Point the real plugin at it with::
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import aiohttp
 import numpy as np
 from aiohttp import web
 
@@ -157,37 +154,9 @@ class CartesiaStandin(StandinServer):
     async def _ws_session(
         self, request: web.Request, ws: web.WebSocketResponse, rec: RecordedRequest
     ) -> None:
-        sent = 0  # audio chunks sent (DROP_MID_STREAM)
+        send = self.ws_sender(request, ws, lambda msg: msg.get("type") == "chunk")
 
-        async def send(msg: dict[str, Any]) -> bool:
-            nonlocal sent
-            fault = self.fault
-            if fault in (Fault.HANG, Fault.HANG_HANDSHAKE):
-                return True  # a hung provider says nothing
-            is_audio = msg.get("type") == "chunk"
-            if fault is Fault.REFUSE or (
-                fault is Fault.DROP_MID_STREAM and is_audio and sent >= self.drop_after
-            ):
-                self.abort(request)
-                return False
-            if self.chunk_delay and is_audio:
-                await asyncio.sleep(self.chunk_delay)
-            await ws.send_str(json.dumps(msg))
-            sent += is_audio
-            return True
-
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                if msg.type == aiohttp.WSMsgType.BINARY:
-                    continue
-                return
-            try:
-                data: Any = json.loads(msg.data)
-            except ValueError:
-                continue
-            rec.ws_messages.append(data)
-            if not isinstance(data, dict):
-                continue
+        async for data in self.json_messages(ws, rec):
             context_id = str(data.get("context_id") or uuid.uuid4().hex)
             if data.get("cancel"):
                 continue

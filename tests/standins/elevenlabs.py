@@ -13,14 +13,11 @@ text-to-dialogue models (eleven_v3*, eleven_v4*) are not implemented (404).
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from ._server import (
@@ -214,37 +211,9 @@ class ElevenLabsStandin(StandinServer):
         rec: RecordedRequest,
         output_format: str,
     ) -> None:
-        sent = 0  # audio messages sent (DROP_MID_STREAM)
+        send = self.ws_sender(request, ws, lambda msg: "audio" in msg)
 
-        async def send(msg: dict[str, Any]) -> bool:
-            nonlocal sent
-            fault = self.fault
-            if fault in (Fault.HANG, Fault.HANG_HANDSHAKE):
-                return True  # a hung provider says nothing
-            is_audio = "audio" in msg
-            if fault is Fault.REFUSE or (
-                fault is Fault.DROP_MID_STREAM and is_audio and sent >= self.drop_after
-            ):
-                self.abort(request)
-                return False
-            if self.chunk_delay and is_audio:
-                await asyncio.sleep(self.chunk_delay)
-            await ws.send_str(json.dumps(msg))
-            sent += is_audio
-            return True
-
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                if msg.type == aiohttp.WSMsgType.BINARY:
-                    continue
-                return
-            try:
-                data: Any = json.loads(msg.data)
-            except ValueError:
-                continue
-            rec.ws_messages.append(data)
-            if not isinstance(data, dict):
-                continue
+        async for data in self.json_messages(ws, rec):
             context_id = str(data.get("context_id") or data.get("contextId") or "default")
 
             if data.get("close_socket"):
