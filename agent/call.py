@@ -3,6 +3,7 @@ a room job, a fake job in tests, and ``python -m agent simulate``."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from providers.types import OrgProviders
 
 from .log import logger
 from .org import OrgRef, resolve_org
-from .prewarm import shared_vad
+from .prewarm import load_models, shared_vad
 
 
 @dataclass
@@ -43,6 +44,8 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     )
     vad = ctx.proc.userdata.get("vad") or shared_vad()
     chains = build_chains(org, vad=vad)
+    # this org's local models (usually loaded at prewarm already), off the event loop
+    await asyncio.to_thread(load_models, org, chains.providers)
     session: AgentSession[None] = AgentSession(
         stt=chains.stt, llm=chains.llm, tts=chains.tts, vad=vad
     )

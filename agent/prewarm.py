@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from providers.env import env_providers
 from providers.errors import ProviderError
 from providers.factory import validate_options
 from providers.registry import get_spec
-from providers.types import ProviderKind
+from providers.types import OrgProviders, ProviderKind
 
 from .log import logger
 
@@ -27,22 +28,23 @@ def shared_vad() -> vad.VAD:
     return silero.VAD.load()
 
 
-def load_local_models() -> list[str]:
-    """Load the local models the environment config names (vosk, piper, whisper).
+def load_models(
+    org: OrgProviders, only: Mapping[ProviderKind, list[str]] | None = None
+) -> list[str]:
+    """Load the local models (vosk, piper, whisper) an org's chains use — each once per
+    process; a model already in memory costs a dictionary lookup. ``only`` limits it to the
+    providers a built chain kept, so one the factory already left out is not retried.
 
     Failures are logged once and not fatal: the factory leaves such a provider out of its
-    chain and the next one serves. Returns the names that loaded.
+    chain and the next one serves. Blocking. Returns the names that are loaded.
     """
     loaded: list[str] = []
-    try:
-        org = env_providers(os.environ.get("DEFAULT_ORGANIZATION_ID"))
-    except ProviderError as e:
-        logger.error("cannot read the environment provider config", extra={"reason": str(e)})
-        return loaded
     for kind in ProviderKind:
         for config in org.chain(kind):
             spec = get_spec(config.provider, config.kind)
             if spec is None or spec.prewarm is None:
+                continue
+            if only is not None and config.provider not in only.get(kind, []):
                 continue
             try:
                 spec.prewarm(validate_options(spec, config, org.organization_id))
@@ -53,6 +55,16 @@ def load_local_models() -> list[str]:
                     extra={"provider": config.label, "reason": str(e) or type(e).__name__},
                 )
     return loaded
+
+
+def load_local_models() -> list[str]:
+    """Load the models the environment config names: the worker's default stack."""
+    try:
+        org = env_providers(os.environ.get("DEFAULT_ORGANIZATION_ID"))
+    except ProviderError as e:
+        logger.error("cannot read the environment provider config", extra={"reason": str(e)})
+        return []
+    return load_models(org)
 
 
 def prewarm(proc: JobProcess) -> None:

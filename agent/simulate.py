@@ -27,9 +27,7 @@ from livekit.agents.testing import fake_job_context
 from livekit.agents.voice.events import AgentStateChangedEvent, ConversationItemAddedEvent
 
 from providers.errors import ProviderError
-from providers.factory import validate_options
 from providers.loader import ProviderLoader, get_loader
-from providers.registry import get_spec
 from providers.types import ProviderKind
 
 from .call import Call, prepare_call
@@ -190,26 +188,6 @@ def _unwrapped(component: Any) -> list[Any]:
     return out
 
 
-def prewarm_chains(call: Call) -> None:
-    """Load the local models of the providers in this call's chains (blocking), so the
-    first caller turn does not wait for a model. Providers already left out are skipped,
-    so a missing model is reported once, by the factory."""
-    org = call.org
-    for kind in ProviderKind:
-        served = set(call.chains.providers.get(kind, []))
-        for config in org.chain(kind):
-            spec = get_spec(config.provider, config.kind)
-            if config.provider not in served or spec is None or spec.prewarm is None:
-                continue
-            try:
-                spec.prewarm(validate_options(spec, config, org.organization_id))
-            except Exception as e:
-                logger.warning(
-                    "local model not loaded",
-                    extra={"provider": config.label, "reason": str(e) or type(e).__name__},
-                )
-
-
 async def simulate_call(
     *,
     job_metadata: str,
@@ -228,7 +206,6 @@ async def simulate_call(
     """
     with fake_job_context(job_metadata=job_metadata) as ctx:
         call = await prepare_call(ctx, loader=loader)
-        await asyncio.to_thread(prewarm_chains, call)
 
         timeline = Timeline()
         observer = _Observer(call, timeline)
