@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from .errors import ProviderError
-from .factory import build_provider, validate_options
+from .factory import build_provider
 from .registry import HttpCheck, get_spec
 from .types import OrgProviders, ProviderConfig
 
@@ -38,13 +38,13 @@ async def probe(
     def done(ok: bool, detail: str) -> ProbeResult:
         return ProbeResult(config, ok, detail, time.perf_counter() - started)
 
-    spec = get_spec(config.provider, config.kind)
     try:
-        build_provider(config, org)
-        assert spec is not None
-        options = validate_options(spec, config, org.organization_id)
+        build_provider(config, org)  # validates options and keys, imports the plugin
     except ProviderError as e:
         return done(False, str(e))
+    spec = get_spec(config.provider, config.kind)
+    assert spec is not None  # build_provider would have failed
+    options = spec.options.model_validate(dict(config.options))  # valid: it built
     host = getattr(options, "host", None)
     if spec.local and host:
         return done(*await _tcp(host, int(options.port)))
