@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -44,7 +45,7 @@ async def probe(
         return done(False, str(e))
     spec = get_spec(config.provider, config.kind)
     assert spec is not None  # build_provider would have failed
-    options = spec.options.model_validate(dict(config.options))  # valid: it built
+    options: Any = spec.options.model_validate(dict(config.options))  # valid: it built
     host = getattr(options, "host", None)
     if spec.local and host:
         return done(*await _tcp(host, int(options.port)))
