@@ -20,6 +20,9 @@ from plugins import whisper_stt
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 from tests.audio import word_error_rate, words
+from tests.servers.backend import BackendServer, org_payload, provider_entry
+from tests.standins.faults import Fault
+from tests.standins.openai import OpenAIStandin
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +161,81 @@ def test_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1].startswith("simulate: ")
+
+
+async def test_backend_org_call_survives_a_tts_outage(tmp_path: Path) -> None:
+    """Org from the job metadata, chains from a loopback backend; the org's cloud TTS
+    speaks the greeting, then goes down (connection refused) and Piper speaks the answer.
+    The transcript names the providers that actually served each turn."""
+    reply = "Acme is open from nine to five."
+    async with (
+        OpenAIStandin(reply=reply) as llm_api,
+        OpenAIStandin() as tts_api,
+        BackendServer() as backend,
+    ):
+        backend.set_org(
+            "acme",
+            org_payload(
+                "acme",
+                "3",
+                [
+                    provider_entry("whisper", "stt", priority=10),
+                    provider_entry(
+                        "openai-compatible",
+                        "llm",
+                        priority=100,
+                        config={"baseUrl": llm_api.base_url, "model": "m"},
+                        secrets={"apiKey": "sk-acme-llm"},
+                    ),
+                    provider_entry(
+                        "openai",
+                        "tts",
+                        priority=100,
+                        config={"baseUrl": tts_api.base_url},
+                        secrets={"apiKey": "sk-acme-tts"},
+                    ),
+                    provider_entry("piper", "tts", priority=10),
+                ],
+                agent={"greeting": "Hello, this is Acme."},
+            ),
+            version="3",
+        )
+
+        async def outage_after_greeting() -> None:
+            while not tts_api.requests_to("/audio/speech"):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # the greeting's audio is out; the caller has not spoken
+            await tts_api.set_fault(Fault.REFUSE)
+
+        loader = ProviderLoader(LoaderSettings(backend_url=backend.url), environ={})
+        outage = asyncio.create_task(outage_after_greeting())
+        try:
+            caller = await asyncio.wait_for(_say([QUESTION]), TIMEOUT)
+            result = await asyncio.wait_for(
+                simulate_call(
+                    job_metadata=json.dumps({"organizationId": "acme"}),
+                    caller_audio=caller,
+                    output=tmp_path / "call.wav",
+                    loader=loader,
+                ),
+                TIMEOUT,
+            )
+        finally:
+            outage.cancel()
+            await loader.aclose()
+
+    assert result.completed and result.organization_id == "acme"
+    assert result.chains == {
+        "stt": ["whisper"],
+        "llm": ["openai-compatible", "offline"],
+        "tts": ["openai", "piper"],
+    }
+    agent = [t for t in result.turns if t.role == "assistant"]
+    assert [t.text for t in agent] == ["Hello, this is Acme.", reply]
+    assert agent[0].providers["tts"] == "openai"
+    assert agent[1].providers["llm"] == "openai-compatible"
+    assert agent[1].providers["tts"] == "piper"  # the switch, as the transcript shows it
+    assert {r.api_key for r in llm_api.chat_requests} == {"sk-acme-llm"}
+    _, _, agent_track = read_stereo(tmp_path / "call.wav")
+    answer_start = int(agent[1].at * SAMPLE_RATE)
+    assert rms(agent_track[answer_start:]) > 300  # the answer was heard, not silence
