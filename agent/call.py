@@ -18,6 +18,7 @@ from providers.types import OrgProviders
 from .log import logger
 from .org import OrgRef, resolve_org
 from .prewarm import load_models, shared_vad
+from .turns import TurnSettings
 
 
 @dataclass
@@ -47,7 +48,11 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     # this org's local models (usually loaded at prewarm already), off the event loop
     await asyncio.to_thread(load_models, org, chains.providers)
     session: AgentSession[None] = AgentSession(
-        stt=chains.stt, llm=chains.llm, tts=chains.tts, vad=vad
+        stt=chains.stt,
+        llm=chains.llm,
+        tts=chains.tts,
+        vad=vad,
+        turn_handling=TurnSettings.from_env().turn_handling(),
     )
     logger.info(
         "call configured",

@@ -15,6 +15,7 @@ from providers.registry import get_spec
 from providers.types import OrgProviders, ProviderKind
 
 from .log import logger
+from .turns import TurnSettings
 
 if TYPE_CHECKING:
     from livekit.agents import JobProcess, vad
@@ -25,7 +26,7 @@ def shared_vad() -> vad.VAD:
     """One Silero VAD per process; each session opens its own stream on it."""
     from livekit.plugins import silero
 
-    return silero.VAD.load()
+    return silero.VAD.load(min_silence_duration=TurnSettings.from_env().vad_min_silence)
 
 
 def load_models(

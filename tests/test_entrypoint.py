@@ -15,6 +15,7 @@ from livekit.protocol import models
 from pydantic import SecretStr
 
 from agent.call import prepare_call
+from agent.prewarm import shared_vad
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 from providers.types import ConfigSource, ProviderKind
@@ -160,3 +161,23 @@ async def test_backend_org_chain_answers_and_no_secret_is_logged(
     )
     assert "call configured" in caplog.text
     assert PLANTED not in everything and "internal-key-PLANTED" not in everything
+
+
+async def test_turn_taking_settings_reach_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENDPOINTING_MIN_DELAY", "0.45")
+    monkeypatch.setenv("ENDPOINTING_MAX_DELAY", "2.25")
+    loader = ProviderLoader(LoaderSettings())
+    with fake_job_context() as ctx:
+        call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
+    await loader.aclose()
+    endpointing = call.session.options.endpointing
+    assert (endpointing["min_delay"], endpointing["max_delay"]) == (0.45, 2.25)
+
+
+def test_vad_silence_setting_reaches_silero(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAD_MIN_SILENCE", "0.42")
+    shared_vad.cache_clear()
+    try:
+        assert shared_vad()._opts.min_silence_duration == 0.42
+    finally:
+        shared_vad.cache_clear()
