@@ -109,7 +109,7 @@ class _Observer:
         self.changed = asyncio.Event()
         self.served = {k: names[0] for k, names in self._chain_names().items() if names}
         self.item_providers: list[dict[str, str]] = []
-        self._labels = self._provider_labels()
+        self._labels = call.chains.labels
 
         session = call.session
         session.on("agent_state_changed", self._on_state)
@@ -119,18 +119,6 @@ class _Observer:
 
     def _chain_names(self) -> dict[str, list[str]]:
         return {k: list(self._call.chains.providers.get(kind, [])) for k, kind in _KINDS.items()}
-
-    def _provider_labels(self) -> dict[str, str]:
-        """Component label → provider name, for each chain member (adapters unwrapped)."""
-        labels: dict[str, str] = {}
-        chains = self._call.chains
-        for kind, component in (("stt", chains.stt), ("llm", chains.llm), ("tts", chains.tts)):
-            names = self._chain_names()[kind]
-            members = _members(component) if len(names) > 1 else [component]
-            for name, member in zip(names, members, strict=False):
-                for obj in _unwrapped(member):
-                    labels[obj.label] = name
-        return labels
 
     def to_timeline(self, wall: float) -> float:
         return wall - self._wall0
@@ -171,21 +159,6 @@ class _Observer:
     def answered_since(self, t: float) -> bool:
         """The agent spoke after timeline second ``t`` and is listening again."""
         return self.state in ("listening", "idle") and any(s > t for s in self.spoke_at)
-
-
-def _members(component: Any) -> list[Any]:
-    for attr in ("_stt_instances", "_llm_instances", "_tts_instances"):
-        if hasattr(component, attr):
-            return list(getattr(component, attr))
-    return [component]
-
-
-def _unwrapped(component: Any) -> list[Any]:
-    out = [component]
-    inner = getattr(component, "wrapped_stt", None) or getattr(component, "wrapped_tts", None)
-    if inner is not None:
-        out.append(inner)
-    return out
 
 
 async def simulate_call(

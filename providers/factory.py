@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from livekit.agents import llm, stt, tts, vad
 from pydantic import ValidationError
@@ -23,8 +23,12 @@ from .errors import (
     ProviderUnavailableError,
     who,
 )
+from .failover import FailoverSettings, log_switches, report_stt_health
+from .health import HealthKeys, HealthRegistry, get_health
+from .llm_guard import GuardedLLM
 from .log import logger
 from .registry import OFFLINE_LLM, BuildRequest, ProviderSpec, get_spec
+from .tts_chain import ChainMember, ChainTTS
 from .types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
 
@@ -37,6 +41,8 @@ class Chains:
     """Names actually in each chain, in the order they are tried."""
     skipped: list[str] = field(default_factory=list)
     """Why configured providers were left out (already logged)."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """Plugin label → provider name: metrics carry the label of the provider that served."""
 
 
 def validate_options(spec: ProviderSpec, config: ProviderConfig, org_id: str | None) -> Any:
@@ -88,12 +94,19 @@ def build_provider(config: ProviderConfig, org: OrgProviders) -> Any:
         ) from None
 
 
-def _build_kind(org: OrgProviders, kind: ProviderKind, skipped: list[str]) -> list[tuple[str, Any]]:
-    built: list[tuple[str, Any]] = []
+Built = list[tuple[ProviderConfig, Any]]
+
+
+def _build_kind(
+    org: OrgProviders, kind: ProviderKind, health: HealthRegistry, skipped: list[str]
+) -> Built:
+    """This call's providers of one kind, healthy ones first (a provider that failed in
+    another call of this worker goes to the back until its breaker's cool-down ends)."""
+    built: Built = []
     reasons: list[str] = []
-    for config in org.chain(kind):
+    for config in health.order(org.chain(kind)):
         try:
-            built.append((config.provider, build_provider(config, org)))
+            built.append((config, build_provider(config, org)))
         except ProviderError as e:
             reasons.append(str(e))
             # a missing plugin or local model is expected on some machines; a bad config is not
@@ -103,11 +116,11 @@ def _build_kind(org: OrgProviders, kind: ProviderKind, skipped: list[str]) -> li
                 "provider left out of the chain",
                 extra={"org": org.organization_id, "provider": config.label, "reason": str(e)},
             )
-    if kind is ProviderKind.LLM and (not built or built[-1][0] != OFFLINE_LLM):
+    if kind is ProviderKind.LLM:
         # never silence: the offline responder answers when every real LLM is down
         offline = ProviderConfig(provider=OFFLINE_LLM, kind=kind, priority=-(2**31))
-        built = [b for b in built if b[0] != OFFLINE_LLM]
-        built.append((OFFLINE_LLM, build_provider(offline, org)))
+        built = [b for b in built if b[0].provider != OFFLINE_LLM]
+        built.append((offline, build_provider(offline, org)))
     skipped.extend(reasons)
     if not built:
         why = "; ".join(reasons) or "none configured"
@@ -115,30 +128,106 @@ def _build_kind(org: OrgProviders, kind: ProviderKind, skipped: list[str]) -> li
     return built
 
 
-def build_chains(org: OrgProviders, *, vad: vad.VAD | None) -> Chains:
+def build_chains(
+    org: OrgProviders,
+    *,
+    vad: vad.VAD | None,
+    health: HealthRegistry | None = None,
+    failover: FailoverSettings | None = None,
+) -> Chains:
     """The three chains of one call. ``vad`` drives non-streaming STTs (StreamAdapter)."""
+    health = health or get_health()
+    failover = failover or FailoverSettings.from_env()
     skipped: list[str] = []
-    stts = _build_kind(org, ProviderKind.STT, skipped)
-    llms = _build_kind(org, ProviderKind.LLM, skipped)
-    ttss = _build_kind(org, ProviderKind.TTS, skipped)
+    stts = _build_kind(org, ProviderKind.STT, health, skipped)
+    llms = _build_kind(org, ProviderKind.LLM, health, skipped)
+    ttss = _build_kind(org, ProviderKind.TTS, health, skipped)
     return Chains(
-        stt=_stt_chain([s for _, s in stts], vad, org.organization_id),
-        llm=llms[0][1] if len(llms) == 1 else llm.FallbackAdapter([m for _, m in llms]),
-        tts=ttss[0][1] if len(ttss) == 1 else tts.FallbackAdapter([t for _, t in ttss]),
+        stt=_stt_chain(stts, vad, org.organization_id, health, failover),
+        llm=_llm_chain(llms, org.organization_id, health, failover),
+        tts=_tts_chain(ttss, org.organization_id, health, failover),
         providers={
-            ProviderKind.STT: [n for n, _ in stts],
-            ProviderKind.LLM: [n for n, _ in llms],
-            ProviderKind.TTS: [n for n, _ in ttss],
+            kind: [c.provider for c, _ in built]
+            for kind, built in (
+                (ProviderKind.STT, stts),
+                (ProviderKind.LLM, llms),
+                (ProviderKind.TTS, ttss),
+            )
         },
         skipped=skipped,
+        labels={obj.label: c.provider for c, obj in (*stts, *llms, *ttss)},
     )
 
 
-def _stt_chain(stts: list[stt.STT[Any]], vad_: vad.VAD | None, org_id: str | None) -> stt.STT[Any]:
-    if vad_ is None and any(not s.capabilities.streaming for s in stts):
+def _stt_chain(
+    built: Built,
+    vad_: vad.VAD | None,
+    org_id: str | None,
+    health: HealthRegistry,
+    failover: FailoverSettings,
+) -> stt.STT[Any]:
+    if vad_ is None and any(not s.capabilities.streaming for _, s in built):
         raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
     wrapped = [
         s if s.capabilities.streaming else stt.StreamAdapter(stt=s, vad=vad_)  # type: ignore[arg-type]
-        for s in stts
+        for _, s in built
     ]
-    return wrapped[0] if len(wrapped) == 1 else stt.FallbackAdapter(wrapped, vad=vad_)
+    if len(wrapped) == 1:
+        return wrapped[0]
+    last_errors = [
+        report_stt_health(s, HealthKeys.of(c), health)
+        for (c, _), s in zip(built, wrapped, strict=True)
+    ]
+    adapter = stt.FallbackAdapter(
+        wrapped,
+        vad=vad_,
+        # no retries of a failed provider, and connecting may take one budget
+        attempt_timeout=failover.budget(built[0][0]),
+        max_retry_per_stt=0,
+    )
+    log_switches(
+        adapter,
+        [c.provider for c, _ in built],
+        wrapped,
+        org_id=org_id,
+        kind=ProviderKind.STT,
+        reason_of=lambda i: last_errors[i](),
+    )
+    return adapter
+
+
+def _llm_chain(
+    built: Built, org_id: str | None, health: HealthRegistry, failover: FailoverSettings
+) -> llm.LLM[Any]:
+    if len(built) == 1:
+        return cast("llm.LLM[Any]", built[0][1])
+    members: list[llm.LLM[Any]] = [
+        GuardedLLM(
+            m, name=c.provider, keys=HealthKeys.of(c), health=health, budget=failover.budget(c)
+        )
+        for c, m in built[:-1]
+    ]
+    members.append(built[-1][1])  # the offline responder: nothing to guard, never fails
+    adapter = llm.FallbackAdapter(members, max_retry_per_llm=0)
+    log_switches(
+        adapter,
+        [c.provider for c, _ in built],
+        members,
+        org_id=org_id,
+        kind=ProviderKind.LLM,
+        reason_of=lambda i: getattr(members[i], "last_error", None),
+    )
+    return adapter
+
+
+def _tts_chain(
+    built: Built, org_id: str | None, health: HealthRegistry, failover: FailoverSettings
+) -> tts.TTS[Any]:
+    if len(built) == 1:
+        return cast("tts.TTS[Any]", built[0][1])
+    last = len(built) - 1
+    members = [
+        ChainMember(c.provider, t, HealthKeys.of(c), None if i == last else failover.budget(c))
+        for i, (c, t) in enumerate(built)
+    ]
+    return ChainTTS(members, health=health, org_id=org_id)

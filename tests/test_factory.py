@@ -4,7 +4,7 @@ adapter nesting, and reports unusable providers clearly (SPEC §4)."""
 from __future__ import annotations
 
 import pytest
-from livekit.agents import llm, stt, tts
+from livekit.agents import llm, stt
 from livekit.plugins import cartesia, deepgram, elevenlabs, openai, silero
 from pydantic import SecretStr
 
@@ -13,7 +13,9 @@ from plugins.piper_tts import TTS as PiperTTS
 from plugins.whisper_stt import STT as WhisperSTT
 from providers.errors import ConfigError, MissingSecretError, ProviderUnavailableError
 from providers.factory import build_chains, build_provider
+from providers.llm_guard import GuardedLLM
 from providers.registry import REGISTRY
+from providers.tts_chain import ChainTTS
 from providers.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
 STT_, LLM_, TTS_ = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
@@ -106,7 +108,13 @@ def test_chain_nesting_and_order() -> None:
     ]
     assert [type(s) for s in inner] == [deepgram.STT, WhisperSTT]
     assert isinstance(chains.llm, llm.FallbackAdapter)
-    assert isinstance(chains.tts, tts.FallbackAdapter)
+    guarded, offline = chains.llm._llm_instances
+    assert isinstance(guarded, GuardedLLM) and isinstance(guarded.inner, openai.LLM)
+    assert isinstance(offline, OfflineLLM)
+    assert isinstance(chains.tts, ChainTTS)
+    assert [type(m.tts) for m in chains.tts.members] == [elevenlabs.TTS, PiperTTS]
+    # a budget hands over to the next provider; the last has nobody to hand over to
+    assert [m.budget for m in chains.tts.members] == [2.0, None]
     assert chains.providers == {
         STT_: ["deepgram", "whisper"],
         LLM_: ["openai", "offline"],

@@ -1,0 +1,98 @@
+"""Failover settings and the glue between livekit's fallback adapters and provider health.
+
+Budgets: how long a provider may take for its first result before the chain moves on —
+``STT_CONNECT_TIMEOUT``, ``LLM_FIRST_TOKEN_TIMEOUT``, ``TTS_FIRST_AUDIO_TIMEOUT`` (default
+2 s each), or a provider's own ``firstResultTimeout`` option. The last provider of a chain
+gets no budget: there is nobody to hand over to, and waiting beats silence.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from livekit.agents import llm, stt
+
+from .health import HealthKeys, HealthRegistry, describe_error
+from .log import logger
+from .settings import env_float
+from .types import ProviderConfig, ProviderKind
+
+DEFAULT_BUDGET = 2.0
+_BUDGET_VARS = {
+    ProviderKind.STT: "STT_CONNECT_TIMEOUT",
+    ProviderKind.LLM: "LLM_FIRST_TOKEN_TIMEOUT",
+    ProviderKind.TTS: "TTS_FIRST_AUDIO_TIMEOUT",
+}
+
+
+@dataclass(frozen=True)
+class FailoverSettings:
+    budgets: Mapping[ProviderKind, float]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FailoverSettings:
+        env = os.environ if environ is None else environ
+        return cls({k: env_float(env, var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()})
+
+    def budget(self, config: ProviderConfig) -> float:
+        own = config.options.get("first_result_timeout", config.options.get("firstResultTimeout"))
+        if isinstance(own, (int, float)) and not isinstance(own, bool) and own > 0:
+            return float(own)
+        return self.budgets[config.kind]
+
+
+def report_stt_health(
+    instance: stt.STT[Any], keys: HealthKeys, health: HealthRegistry
+) -> Callable[[], BaseException | None]:
+    """STTs are not wrapped (livekit's adapter drives their streams), so their outcomes reach
+    the registry through the events every livekit STT emits. Returns the last error."""
+    last: list[BaseException | None] = [None]
+
+    def on_error(ev: stt.STTError) -> None:
+        last[0] = ev.error
+        health.record_failure(keys, ev.error)
+
+    instance.on("error", on_error)
+    instance.on("metrics_collected", lambda _ev: health.record_success(keys))
+    return lambda: last[0]
+
+
+def log_switches(
+    adapter: stt.FallbackAdapter | llm.FallbackAdapter,
+    names: list[str],
+    instances: list[Any],
+    *,
+    org_id: str | None,
+    kind: ProviderKind,
+    reason_of: Callable[[int], BaseException | None],
+) -> None:
+    """One log line per switch — org, kind, from, to, reason — when the adapter marks a
+    provider unavailable."""
+    available = [True] * len(instances)
+
+    def on_change(ev: Any) -> None:
+        instance = getattr(ev, kind.value)
+        i = next(n for n, x in enumerate(instances) if x is instance)
+        available[i] = ev.available
+        if ev.available:
+            logger.info(
+                "provider recovered", extra={"org": org_id, "kind": kind.value, "to": names[i]}
+            )
+            return
+        nxt = next((names[j] for j in range(i + 1, len(names)) if available[j]), None)
+        error = reason_of(i)
+        logger.warning(
+            "provider failed, switching",
+            extra={
+                "org": org_id,
+                "kind": kind.value,
+                "from": names[i],
+                "to": nxt,
+                "reason": describe_error(error) if error else "unavailable",
+            },
+        )
+
+    adapter.on(f"{kind.value}_availability_changed", on_change)  # type: ignore[arg-type]

@@ -1,0 +1,126 @@
+"""A thin wrapper around one LLM of a chain; livekit's ``llm.FallbackAdapter`` still does
+the switching and recovery.
+
+Why wrap: the adapter's ``attempt_timeout`` is a gap-between-chunks timeout, so a provider
+that accepts the request and then thinks for a long time holds the caller in silence; and
+its health is per adapter, so every new call would try a provider that just failed. The
+guard gives each provider ``budget`` seconds for its first token, fails at once while the
+process-wide breaker for it is open, and reports every outcome to the health registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable
+from typing import Any
+
+from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APITimeoutError, llm
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+
+from .health import HealthKeys, HealthRegistry
+
+
+class GuardedLLM(llm.LLM[Any]):
+    def __init__(
+        self,
+        inner: llm.LLM[Any],
+        *,
+        name: str,
+        keys: HealthKeys,
+        health: HealthRegistry,
+        budget: float,
+    ) -> None:
+        super().__init__()
+        self.inner, self.name, self.keys, self.budget = inner, name, keys, budget
+        self.health = health
+        self.last_error: BaseException | None = None
+        self._label = inner.label
+        inner.on("metrics_collected", self._forward_metrics)
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    @property
+    def provider(self) -> str:
+        return self.inner.provider
+
+    def _forward_metrics(self, *args: Any, **kwargs: Any) -> None:
+        self.emit("metrics_collected", *args, **kwargs)
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+    ) -> GuardedStream:
+        inner = (
+            self.inner.chat(
+                chat_ctx=chat_ctx,
+                tools=tools,
+                conn_options=conn_options,
+                parallel_tool_calls=parallel_tool_calls,
+                tool_choice=tool_choice,
+                extra_kwargs=extra_kwargs,
+            )
+            if self.health.allow(self.keys)
+            else None
+        )
+        return GuardedStream(
+            self, inner, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
+        )
+
+    async def aclose(self) -> None:
+        self.inner.off("metrics_collected", self._forward_metrics)
+
+
+class GuardedStream(llm.LLMStream):
+    _llm: GuardedLLM
+
+    def __init__(
+        self,
+        guard: GuardedLLM,
+        inner: llm.LLMStream | None,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        conn_options: APIConnectOptions,
+    ) -> None:
+        self._inner = inner
+        super().__init__(guard, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
+
+    async def _metrics_monitor_task(self, event_aiter: AsyncIterable[llm.ChatChunk]) -> None:
+        async for _ in event_aiter:  # the inner provider reports its own metrics
+            pass
+
+    async def _run(self) -> None:
+        guard = self._llm
+        if self._inner is None:
+            raise APIConnectionError(f"'{guard.name}' is marked down", retryable=False)
+        try:
+            async with self._inner as stream:
+                chunks = stream.__aiter__()
+                try:
+                    chunk = await asyncio.wait_for(chunks.__anext__(), guard.budget)
+                except StopAsyncIteration:
+                    chunk = None
+                except asyncio.TimeoutError:
+                    raise APITimeoutError(
+                        f"no first token from '{guard.name}' within {guard.budget:g} s",
+                        retryable=False,
+                    ) from None
+                while chunk is not None:
+                    self._event_ch.send_nowait(chunk)
+                    chunk = await anext(chunks, None)
+        except APIError as e:
+            guard.last_error = e
+            guard.health.record_failure(guard.keys, e)
+            raise
+        except asyncio.CancelledError:
+            guard.health.release(guard.keys)
+            raise
+        guard.health.record_success(guard.keys)
