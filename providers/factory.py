@@ -174,10 +174,6 @@ def _stt_chain(
     ]
     if len(wrapped) == 1:
         return wrapped[0]
-    last_errors = [
-        report_stt_health(s, HealthKeys.of(c), health)
-        for (c, _), s in zip(built, wrapped, strict=True)
-    ]
     adapter = stt.FallbackAdapter(
         wrapped,
         vad=vad_,
@@ -185,13 +181,14 @@ def _stt_chain(
         attempt_timeout=failover.budget(built[0][0]),
         max_retry_per_stt=0,
     )
+    last_error = report_stt_health(adapter, wrapped, [HealthKeys.of(c) for c, _ in built], health)
     log_switches(
         adapter,
         [c.provider for c, _ in built],
         wrapped,
         org_id=org_id,
         kind=ProviderKind.STT,
-        reason_of=lambda i: last_errors[i](),
+        reason_of=last_error,
     )
     return adapter
 
@@ -208,7 +205,8 @@ def _llm_chain(
         for c, m in built[:-1]
     ]
     members.append(built[-1][1])  # the offline responder: nothing to guard, never fails
-    adapter = llm.FallbackAdapter(members, max_retry_per_llm=0)
+    # retry_on_chunk_sent: a provider dropping mid-reply still ends in a complete answer
+    adapter = llm.FallbackAdapter(members, max_retry_per_llm=0, retry_on_chunk_sent=True)
     log_switches(
         adapter,
         [c.provider for c, _ in built],

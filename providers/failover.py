@@ -45,19 +45,32 @@ class FailoverSettings:
 
 
 def report_stt_health(
-    instance: stt.STT[Any], keys: HealthKeys, health: HealthRegistry
-) -> Callable[[], BaseException | None]:
+    adapter: stt.FallbackAdapter,
+    instances: list[Any],
+    keys: list[HealthKeys],
+    health: HealthRegistry,
+) -> Callable[[int], BaseException | None]:
     """STTs are not wrapped (livekit's adapter drives their streams), so their outcomes reach
-    the registry through the events every livekit STT emits. Returns the last error."""
-    last: list[BaseException | None] = [None]
+    the registry through events: every livekit STT emits ``error``; success is the adapter's
+    own recovery verdict (a failing stream still emits usage metrics, so metrics prove
+    nothing). Returns the last error of instance ``i``."""
+    last: list[BaseException | None] = [None] * len(instances)
 
-    def on_error(ev: stt.STTError) -> None:
-        last[0] = ev.error
-        health.record_failure(keys, ev.error)
+    for i, instance in enumerate(instances):
 
-    instance.on("error", on_error)
-    instance.on("metrics_collected", lambda _ev: health.record_success(keys))
-    return lambda: last[0]
+        def on_error(ev: stt.STTError, i: int = i) -> None:
+            last[i] = ev.error
+            health.record_failure(keys[i], ev.error)
+
+        instance.on("error", on_error)
+
+    def on_change(ev: Any) -> None:
+        if ev.available:
+            i = next(n for n, x in enumerate(instances) if x is ev.stt)
+            health.record_success(keys[i])
+
+    adapter.on("stt_availability_changed", on_change)
+    return lambda i: last[i]
 
 
 def log_switches(

@@ -1,0 +1,287 @@
+"""Fault injection: each kind's primary provider, a stand-in speaking its wire format on
+127.0.0.1, refuses, answers 401/402/429/500, hangs, or drops mid-stream; the call must
+complete on the fallback quickly, the shared breaker must record the right thing, the
+switch must be logged once, and no key may reach a log line (SPEC §5, issue 5).
+
+Time bounds here are generous checks that the mechanism works (a hang costs one budget,
+not livekit's ~30 s); the figures themselves come from ``make bench``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from livekit import rtc
+from livekit.agents import llm, stt
+from livekit.agents.utils import http_context
+from pydantic import SecretStr
+
+from providers.factory import build_chains
+from providers.failover import FailoverSettings
+from providers.health import BreakerState, HealthKeys, HealthRegistry
+from providers.types import AgentPersona, FaqEntry, OrgProviders, ProviderConfig, ProviderKind
+from tests.audio import words
+from tests.standins._server import tone_pcm
+from tests.standins.cartesia import CartesiaStandin
+from tests.standins.deepgram import DeepgramStandin
+from tests.standins.elevenlabs import ElevenLabsStandin
+from tests.standins.faults import Fault
+from tests.standins.openai import OpenAIStandin
+
+STT_, LLM_, TTS_ = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
+BUDGET = 1.0
+FAILOVER = FailoverSettings({STT_: BUDGET, LLM_: BUDGET, TTS_: BUDGET})
+KEY_A, KEY_B = "sk-test-PRIMARY-key-000111", "sk-test-BACKUP-key-222333"
+TEXT = "The quick brown fox jumps over the lazy dog and runs along the river bank today."
+FAULTS = [
+    Fault.REFUSE,
+    Fault.STATUS_401,
+    Fault.STATUS_402,
+    Fault.STATUS_429,
+    Fault.STATUS_500,
+    Fault.HANG,
+    Fault.DROP_MID_STREAM,
+]
+CREDENTIAL_FAULTS = {Fault.STATUS_401, Fault.STATUS_402, Fault.STATUS_429}
+LIMIT = 20
+
+
+def cfg(
+    name: str, kind: ProviderKind, priority: int, key: str | None, **options: Any
+) -> ProviderConfig:
+    secrets = {"apiKey": SecretStr(key)} if key else {}
+    return ProviderConfig(
+        provider=name, kind=kind, priority=priority, options=options, secrets=secrets
+    )
+
+
+def org_of(*configs: ProviderConfig, faq: tuple[FaqEntry, ...] = ()) -> OrgProviders:
+    fill = {  # kinds a test does not exercise: cheap to build, never used
+        STT_: (cfg("deepgram", STT_, 0, "unused"),),
+        LLM_: (),
+        TTS_: (cfg("piper", TTS_, 0, None),),
+    }
+    chains = {k: tuple(c for c in configs if c.kind is k) or fill[k] for k in ProviderKind}
+    return OrgProviders(
+        organization_id="acme",
+        stt=chains[STT_],
+        llm=chains[LLM_],
+        tts=chains[TTS_],
+        agent=AgentPersona(faq=faq),
+    )
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[None]:
+    async with http_context.open():
+        yield
+
+
+def assert_breaker(health: HealthRegistry, config: ProviderConfig, fault: Fault) -> None:
+    keys = HealthKeys.of(config)
+    key = keys.credential if fault in CREDENTIAL_FAULTS else keys.endpoint
+    states = {b.key: b.state for b in health.snapshot()}
+    assert states.get(key) is BreakerState.OPEN, states
+    other = keys.endpoint if fault in CREDENTIAL_FAULTS else keys.credential
+    assert states.get(other or "", BreakerState.CLOSED) is BreakerState.CLOSED
+
+
+def assert_logged_once_without_keys(caplog: pytest.LogCaptureFixture, frm: str, to: str) -> None:
+    switches = [r for r in caplog.records if r.getMessage() == "provider failed, switching"]
+    assert [(r.__dict__["from"], r.__dict__["to"]) for r in switches] == [(frm, to)]
+    everything = caplog.text + "".join(repr(r.__dict__) for r in caplog.records)
+    assert KEY_A not in everything and KEY_B not in everything
+
+
+# --- TTS -------------------------------------------------------------------------------
+
+
+async def synthesize(engine: Any, text: str) -> tuple[float, float]:
+    """Seconds to first audio, seconds of audio."""
+    started, first, seconds = time.perf_counter(), -1.0, 0.0
+    async with engine.synthesize(text) as stream:
+        async for ev in stream:
+            if first < 0:
+                first = time.perf_counter() - started
+            seconds += ev.frame.duration
+    return first, seconds
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+async def test_tts_fault_fails_over(
+    fault: Fault, http: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    health = HealthRegistry()
+    # audio paced like a real stream, so half of it reaches the caller before a drop
+    primary_api = ElevenLabsStandin(fault=fault, drop_after=2, chunk_delay=0.3)
+    async with primary_api as primary, CartesiaStandin() as backup:
+        a = cfg("elevenlabs", TTS_, 10, KEY_A, base_url=primary.base_url, voice_id="v")
+        b = cfg("cartesia", TTS_, 1, KEY_B, base_url=backup.base_url)
+        chains = build_chains(org_of(a, b), vad=None, health=health, failover=FAILOVER)
+        first, seconds = await asyncio.wait_for(synthesize(chains.tts, TEXT), LIMIT)
+
+    assert seconds > 1.0  # the caller heard an answer
+    assert len(backup.texts) == 1
+    spoken = words(backup.texts[0])
+    if fault is Fault.DROP_MID_STREAM:
+        # only the part not yet heard, each word once: a proper suffix of the sentence
+        assert 0 < len(spoken) < len(words(TEXT)) and words(TEXT)[-len(spoken) :] == spoken
+    else:
+        assert spoken == words(TEXT)
+        assert first < (BUDGET + 1.5 if fault is Fault.HANG else 1.5)
+    assert_breaker(health, a, fault)
+    assert_logged_once_without_keys(caplog, "elevenlabs", "cartesia")
+
+
+async def test_next_call_starts_on_the_healthy_tts_and_probes_after_cooldown(http: None) -> None:
+    now = [0.0]
+    health = HealthRegistry(cooldown=10.0, clock=lambda: now[0])
+    async with ElevenLabsStandin(fault=Fault.STATUS_500) as primary, CartesiaStandin() as backup:
+        a = cfg("elevenlabs", TTS_, 10, KEY_A, base_url=primary.base_url, voice_id="v")
+        b = cfg("cartesia", TTS_, 1, KEY_B, base_url=backup.base_url)
+        org = org_of(a, b)
+        await asyncio.wait_for(
+            synthesize(build_chains(org, vad=None, health=health).tts, TEXT), LIMIT
+        )
+        tried = primary.request_count
+
+        second = build_chains(org, vad=None, health=health, failover=FAILOVER)
+        assert [m.name for m in second.tts.members] == ["cartesia", "elevenlabs"]  # type: ignore[attr-defined]
+        await asyncio.wait_for(synthesize(second.tts, TEXT), LIMIT)
+        assert primary.request_count == tried  # 0 attempts on the dead provider
+
+        now[0] += 11  # cool-down over: one call probes the primary, which is back
+        await primary.set_fault(Fault.OK)
+        third = build_chains(org, vad=None, health=health, failover=FAILOVER)
+        assert [m.name for m in third.tts.members] == ["elevenlabs", "cartesia"]  # type: ignore[attr-defined]
+        await asyncio.wait_for(synthesize(third.tts, TEXT), LIMIT)
+        assert primary.request_count == tried + 1
+    assert all(b.state is BreakerState.CLOSED for b in health.snapshot())
+
+
+async def test_every_cloud_tts_down_the_local_voice_speaks(http: None) -> None:
+    health = HealthRegistry()
+    async with ElevenLabsStandin(fault=Fault.REFUSE) as el, CartesiaStandin(fault=Fault.HANG) as ca:
+        org = org_of(
+            cfg("elevenlabs", TTS_, 10, KEY_A, base_url=el.base_url, voice_id="v"),
+            cfg("cartesia", TTS_, 5, KEY_B, base_url=ca.base_url),
+            cfg("piper", TTS_, 1, None),
+        )
+        chains = build_chains(org, vad=None, health=health, failover=FAILOVER)
+        _, seconds = await asyncio.wait_for(synthesize(chains.tts, "Hello there."), LIMIT)
+    assert seconds > 0.5
+
+
+# --- LLM -------------------------------------------------------------------------------
+
+
+async def answer(engine: llm.LLM[Any], question: str) -> tuple[float, str]:
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content=question)
+    started, first, text = time.perf_counter(), -1.0, ""
+    async with engine.chat(chat_ctx=ctx) as stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                if first < 0:
+                    first = time.perf_counter() - started
+                text += chunk.delta.content
+    return first, text
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+async def test_llm_fault_fails_over(fault: Fault, caplog: pytest.LogCaptureFixture) -> None:
+    health = HealthRegistry()
+    backup_reply = "The backup model answers this question."
+    async with (
+        OpenAIStandin(reply="Primary model speaking here.", fault=fault, chunk_words=2) as primary,
+        OpenAIStandin(reply=backup_reply) as backup,
+    ):
+        a = cfg("openai", LLM_, 10, KEY_A, base_url=primary.base_url)
+        b = cfg("groq", LLM_, 5, KEY_B, base_url=backup.base_url)
+        chains = build_chains(org_of(a, b), vad=None, health=health, failover=FAILOVER)
+        first, text = await asyncio.wait_for(answer(chains.llm, "Hello?"), LIMIT)
+
+    assert text.endswith(backup_reply)
+    assert {r.api_key for r in backup.chat_requests} == {KEY_B}
+    if fault is not Fault.DROP_MID_STREAM:
+        assert text == backup_reply
+        assert first < (BUDGET + 1.5 if fault is Fault.HANG else 1.5)
+    assert_breaker(health, a, fault)
+    assert_logged_once_without_keys(caplog, "openai", "groq")
+
+
+async def test_every_llm_down_the_offline_responder_answers() -> None:
+    faq = (FaqEntry(question="opening hours", answer="We open at nine."),)
+    async with OpenAIStandin(fault=Fault.REFUSE) as a, OpenAIStandin(fault=Fault.HANG) as b:
+        org = org_of(
+            cfg("openai", LLM_, 10, KEY_A, base_url=a.base_url),
+            cfg("groq", LLM_, 5, KEY_B, base_url=b.base_url),
+            faq=faq,
+        )
+        chains = build_chains(org, vad=None, health=HealthRegistry(), failover=FAILOVER)
+        _, text = await asyncio.wait_for(answer(chains.llm, "What are your opening hours?"), LIMIT)
+    assert text == "We open at nine."
+
+
+# --- STT -------------------------------------------------------------------------------
+
+
+async def first_final(engine: stt.STT[Any]) -> tuple[float, str]:
+    """Feed 16 kHz audio (faster than real time) until a final transcript arrives."""
+    chunk = tone_pcm(0.05, 16000)
+    stream = engine.stream()
+    started = time.perf_counter()
+
+    async def feed() -> None:
+        while True:
+            stream.push_frame(rtc.AudioFrame(chunk, 16000, 1, len(chunk) // 2))
+            await asyncio.sleep(0.02)
+
+    feeder = asyncio.create_task(feed())
+    try:
+        async for ev in stream:
+            if ev.type is stt.SpeechEventType.FINAL_TRANSCRIPT and ev.alternatives[0].text:
+                return time.perf_counter() - started, ev.alternatives[0].text
+        raise AssertionError("the stream ended without a final transcript")
+    finally:
+        feeder.cancel()
+        await stream.aclose()
+
+
+STT_FAULTS = [
+    pytest.param(
+        f,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="known gap: a Deepgram socket that accepts audio and never answers raises "
+            "nothing, and a silent caller looks the same; needs a VAD-driven watchdog",
+        ),
+    )
+    if f is Fault.HANG
+    else f
+    for f in [*FAULTS, Fault.HANG_HANDSHAKE]
+]
+
+
+@pytest.mark.parametrize("fault", STT_FAULTS, ids=lambda f: f.name)
+async def test_stt_fault_fails_over(
+    fault: Fault, http: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    health = HealthRegistry()
+    async with (
+        DeepgramStandin(fault=fault, transcript="primary words", final_after=0.6) as primary,
+        DeepgramStandin(transcript="backup words heard", final_after=0.6) as backup,
+    ):
+        a = cfg("deepgram", STT_, 10, KEY_A, base_url=primary.base_url)
+        b = cfg("deepgram", STT_, 5, KEY_B, base_url=backup.base_url)
+        chains = build_chains(org_of(a, b), vad=None, health=health, failover=FAILOVER)
+        _, text = await asyncio.wait_for(first_final(chains.stt), LIMIT)
+    if fault is Fault.DROP_MID_STREAM:
+        assert text in ("primary words", "backup words heard")
+    else:
+        assert text == "backup words heard"
+    assert_breaker(health, a, fault)
+    assert_logged_once_without_keys(caplog, "deepgram", "deepgram")
