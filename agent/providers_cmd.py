@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from providers.errors import ProviderError
+from providers.health import HealthKeys, HealthRegistry
 from providers.loader import ProviderLoader
 from providers.probe import ProbeResult, probe_all
 from providers.registry import OFFLINE_LLM
@@ -26,7 +27,9 @@ def redact(options: Any) -> dict[str, Any]:
     return {k: "**********" if _SECRET_LIKE.search(k) else v for k, v in dict(options).items()}
 
 
-def _entry(config: ProviderConfig, result: ProbeResult | None) -> dict[str, Any]:
+def _entry(
+    config: ProviderConfig, result: ProbeResult | None, health: HealthRegistry
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "provider": config.provider,
         "priority": config.priority,
@@ -34,6 +37,7 @@ def _entry(config: ProviderConfig, result: ProbeResult | None) -> dict[str, Any]
     }
     if result is not None:
         entry["check"] = {"ok": result.ok, "detail": result.detail}
+        entry["breaker"] = health.state_of(HealthKeys.of(config)).value
     return entry
 
 
@@ -46,7 +50,9 @@ def _with_offline(org: OrgProviders) -> OrgProviders:
     return org.model_copy(update={"llm": (*rest, offline)})
 
 
-def report(org: OrgProviders, results: list[ProbeResult] | None) -> dict[str, Any]:
+def report(
+    org: OrgProviders, results: list[ProbeResult] | None, health: HealthRegistry
+) -> dict[str, Any]:
     by_config = {id(r.config): r for r in results or []}
     out: dict[str, Any] = {
         "organizationId": org.organization_id,
@@ -54,7 +60,7 @@ def report(org: OrgProviders, results: list[ProbeResult] | None) -> dict[str, An
         "version": org.version,
     }
     for kind in ProviderKind:
-        out[kind.value] = [_entry(c, by_config.get(id(c))) for c in org.chain(kind)]
+        out[kind.value] = [_entry(c, by_config.get(id(c)), health) for c in org.chain(kind)]
     return out
 
 
@@ -82,21 +88,22 @@ def _print_text(data: dict[str, Any]) -> None:
             line = f"  {i}. {e['provider']:<18} priority {e['priority']:<5} {opts}"
             if "check" in e:
                 mark = "ok  " if e["check"]["ok"] else "FAIL"
-                line += f"\n     [{mark}] {e['check']['detail']}"
+                line += f"\n     [{mark}] breaker {e['breaker']:<9} {e['check']['detail']}"
             print(line)
 
 
 async def _run(args: argparse.Namespace) -> int:
     loader = ProviderLoader()
+    health = HealthRegistry()  # this process's breakers: what the probes just found
     try:
         org = _with_offline(await loader.load(args.org, providers_version=None))
-        results = await probe_all(org) if args.check else None
+        results = await probe_all(org, health) if args.check else None
     except ProviderError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
         await loader.aclose()
-    data = report(org, results)
+    data = report(org, results, health)
     if args.json:
         print(json.dumps(data, indent=2))
     else:

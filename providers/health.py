@@ -111,6 +111,15 @@ class HealthRegistry:
         with self._lock:
             return any(self._state(k) is BreakerState.OPEN for k in keys.all())
 
+    def state_of(self, keys: HealthKeys) -> BreakerState:
+        """The provider's worst breaker: open beats half-open beats closed."""
+        with self._lock:
+            states = {self._state(k) for k in keys.all()}
+        for state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+            if state in states:
+                return state
+        return BreakerState.CLOSED
+
     def allow(self, keys: HealthKeys) -> bool:
         """May a request go to this provider now? A half-open breaker admits one probe."""
         with self._lock:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from livekit.agents import APIConnectionError, APIError, APIStatusError
 
 from .errors import ProviderError
 from .factory import build_provider
+from .health import HealthKeys, HealthRegistry
 from .registry import HttpCheck, get_spec
 from .types import OrgProviders, ProviderConfig
 
@@ -29,6 +31,9 @@ class ProbeResult:
     ok: bool
     detail: str
     seconds: float
+    error: APIError | None = None
+    """What a failed reachability or key check means to the provider's breakers (None when
+    the config itself is broken: that is not a health matter)."""
 
 
 async def probe(
@@ -36,8 +41,8 @@ async def probe(
 ) -> ProbeResult:
     started = time.perf_counter()
 
-    def done(ok: bool, detail: str) -> ProbeResult:
-        return ProbeResult(config, ok, detail, time.perf_counter() - started)
+    def done(ok: bool, detail: str, error: APIError | None = None) -> ProbeResult:
+        return ProbeResult(config, ok, detail, time.perf_counter() - started, error)
 
     try:
         build_provider(config, org)  # validates options and keys, imports the plugin
@@ -54,18 +59,18 @@ async def probe(
     return done(True, "ready" if spec.local else "built (no cheap check for this provider)")
 
 
-async def _tcp(host: str, port: int) -> tuple[bool, str]:
+async def _tcp(host: str, port: int) -> tuple[bool, str, APIError | None]:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CHECK_TIMEOUT)
     except (OSError, asyncio.TimeoutError) as e:
-        return False, f"server {host}:{port} unreachable ({type(e).__name__})"
+        return False, f"server {host}:{port} unreachable ({type(e).__name__})", _down()
     writer.close()
-    return True, f"server {host}:{port} accepts connections"
+    return True, f"server {host}:{port} accepts connections", None
 
 
 async def _http(
     check: HttpCheck, options: object, config: ProviderConfig, client: httpx.AsyncClient
-) -> tuple[bool, str]:
+) -> tuple[bool, str, APIError | None]:
     url = check.url(options)
     headers = {}
     if key := config.secret("apiKey"):
@@ -73,17 +78,31 @@ async def _http(
     try:
         resp = await client.get(url, headers=headers, timeout=CHECK_TIMEOUT)
     except httpx.HTTPError as e:
-        return False, f"unreachable ({type(e).__name__})"
-    if resp.status_code in (401, 403):
-        return False, f"key rejected (HTTP {resp.status_code})"
-    if resp.status_code == 402 or resp.status_code == 429:
-        return False, f"quota or billing problem (HTTP {resp.status_code})"
-    if resp.status_code >= 400:
-        return False, f"HTTP {resp.status_code}"
-    return True, "key accepted"
+        return False, f"unreachable ({type(e).__name__})", _down()
+    code = resp.status_code
+    if code < 400:
+        return True, "key accepted", None
+    error = APIStatusError("check failed", status_code=code)
+    if code in (401, 403):
+        return False, f"key rejected (HTTP {code})", error
+    if code in (402, 429):
+        return False, f"quota or billing problem (HTTP {code})", error
+    return False, f"HTTP {code}", error
 
 
-async def probe_all(org: OrgProviders) -> list[ProbeResult]:
+def _down() -> APIError:
+    return APIConnectionError("unreachable")
+
+
+async def probe_all(org: OrgProviders, health: HealthRegistry | None = None) -> list[ProbeResult]:
+    """Probe every provider; with ``health``, record each verdict in its breakers."""
     async with httpx.AsyncClient(follow_redirects=True) as client:
         configs = [c for kind_chain in (org.stt, org.llm, org.tts) for c in kind_chain]
-        return list(await asyncio.gather(*(probe(c, org, client) for c in configs)))
+        results = list(await asyncio.gather(*(probe(c, org, client) for c in configs)))
+    if health is not None:
+        for r in results:
+            if r.ok:
+                health.record_success(HealthKeys.of(r.config))
+            elif r.error is not None:
+                health.record_failure(HealthKeys.of(r.config), r.error)
+    return results

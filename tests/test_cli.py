@@ -116,6 +116,7 @@ async def test_providers_check_exits_1_when_a_kind_is_down() -> None:
     assert code == 1
     assert "no working provider for: tts" in err
     assert "FAIL" in out and "127.0.0.1:9 unreachable" in out
+    assert "breaker open" in out  # what the probe found, as the worker's breakers key it
 
 
 async def test_dev_without_livekit_server_says_how_to_start_one() -> None:
