@@ -28,6 +28,7 @@ from .health import HealthKeys, HealthRegistry, get_health
 from .llm_guard import GuardedLLM
 from .log import logger
 from .registry import OFFLINE_LLM, BuildRequest, ProviderSpec, get_spec
+from .stt_guard import GuardedSTT
 from .tts_chain import ChainMember, ChainTTS
 from .types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
@@ -168,10 +169,15 @@ def _stt_chain(
 ) -> stt.STT[Any]:
     if vad_ is None and any(not s.capabilities.streaming for _, s in built):
         raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
-    wrapped = [
-        s if s.capabilities.streaming else stt.StreamAdapter(stt=s, vad=vad_)  # type: ignore[arg-type]
-        for _, s in built
-    ]
+    last = len(built) - 1
+    wrapped: list[stt.STT[Any]] = []
+    for i, (c, s) in enumerate(built):
+        if not s.capabilities.streaming:
+            wrapped.append(stt.StreamAdapter(stt=s, vad=vad_))  # type: ignore[arg-type]
+        elif i < last and vad_ is not None:  # a hang must hand over to the next one
+            wrapped.append(GuardedSTT(s, vad=vad_, name=c.provider, budget=failover.budget(c)))
+        else:
+            wrapped.append(s)
     if len(wrapped) == 1:
         return wrapped[0]
     adapter = stt.FallbackAdapter(

@@ -15,6 +15,7 @@ from providers.errors import ConfigError, MissingSecretError, ProviderUnavailabl
 from providers.factory import build_chains, build_provider
 from providers.llm_guard import GuardedLLM
 from providers.registry import REGISTRY
+from providers.stt_guard import GuardedSTT
 from providers.tts_chain import ChainTTS
 from providers.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
@@ -103,10 +104,11 @@ def test_chain_nesting_and_order() -> None:
     chains = build_chains(org, vad=vad)
     assert isinstance(chains.stt, stt.FallbackAdapter)
     # a non-streaming STT is driven by the VAD through livekit's StreamAdapter
-    inner = [
-        s.wrapped_stt if isinstance(s, stt.StreamAdapter) else s for s in chains.stt._stt_instances
-    ]
-    assert [type(s) for s in inner] == [deepgram.STT, WhisperSTT]
+    dg, whisper = chains.stt._stt_instances
+    # a streaming STT with a fallback after it gets the hang watchdog; a non-streaming one
+    # is driven by the VAD through livekit's StreamAdapter
+    assert isinstance(dg, GuardedSTT) and isinstance(dg.inner, deepgram.STT)
+    assert isinstance(whisper, stt.StreamAdapter) and isinstance(whisper.wrapped_stt, WhisperSTT)
     assert isinstance(chains.llm, llm.FallbackAdapter)
     guarded, offline = chains.llm._llm_instances
     assert isinstance(guarded, GuardedLLM) and isinstance(guarded.inner, openai.LLM)

@@ -19,12 +19,12 @@ from livekit.agents import llm, stt
 from livekit.agents.utils import http_context
 from pydantic import SecretStr
 
+from agent.prewarm import shared_vad
 from providers.factory import build_chains
 from providers.failover import FailoverSettings
 from providers.health import BreakerState, HealthKeys, HealthRegistry
 from providers.types import AgentPersona, FaqEntry, OrgProviders, ProviderConfig, ProviderKind
-from tests.audio import words
-from tests.standins._server import tone_pcm
+from tests.audio import piper_speech, words
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.deepgram import DeepgramStandin
 from tests.standins.elevenlabs import ElevenLabsStandin
@@ -229,16 +229,27 @@ async def test_every_llm_down_the_offline_responder_answers() -> None:
 # --- STT -------------------------------------------------------------------------------
 
 
-async def first_final(engine: stt.STT[Any]) -> tuple[float, str]:
-    """Feed 16 kHz audio (faster than real time) until a final transcript arrives."""
-    chunk = tone_pcm(0.05, 16000)
+@pytest.fixture(scope="module")
+def speech() -> list[rtc.AudioFrame]:
+    """A caller's question and a pause, as 20 ms frames (Piper's voice, its native rate)."""
+    pcm, rate = piper_speech(["What are your opening hours?"], pause_s=1.0)
+    step = rate // 50 * 2
+    return [
+        rtc.AudioFrame(pcm[i : i + step], rate, 1, len(pcm[i : i + step]) // 2)
+        for i in range(0, len(pcm) - step + 1, step)
+    ]
+
+
+async def first_final(engine: stt.STT[Any], frames: list[rtc.AudioFrame]) -> tuple[float, str]:
+    """Feed the caller's audio (4x real time, looped) until a final transcript arrives."""
     stream = engine.stream()
     started = time.perf_counter()
 
     async def feed() -> None:
         while True:
-            stream.push_frame(rtc.AudioFrame(chunk, 16000, 1, len(chunk) // 2))
-            await asyncio.sleep(0.02)
+            for frame in frames:
+                stream.push_frame(frame)
+                await asyncio.sleep(0.005)
 
     feeder = asyncio.create_task(feed())
     try:
@@ -251,24 +262,9 @@ async def first_final(engine: stt.STT[Any]) -> tuple[float, str]:
         await stream.aclose()
 
 
-STT_FAULTS = [
-    pytest.param(
-        f,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="known gap: a Deepgram socket that accepts audio and never answers raises "
-            "nothing, and a silent caller looks the same; needs a VAD-driven watchdog",
-        ),
-    )
-    if f is Fault.HANG
-    else f
-    for f in [*FAULTS, Fault.HANG_HANDSHAKE]
-]
-
-
-@pytest.mark.parametrize("fault", STT_FAULTS, ids=lambda f: f.name)
+@pytest.mark.parametrize("fault", [*FAULTS, Fault.HANG_HANDSHAKE], ids=lambda f: f.name)
 async def test_stt_fault_fails_over(
-    fault: Fault, http: None, caplog: pytest.LogCaptureFixture
+    fault: Fault, http: None, speech: list[rtc.AudioFrame], caplog: pytest.LogCaptureFixture
 ) -> None:
     health = HealthRegistry()
     async with (
@@ -277,8 +273,8 @@ async def test_stt_fault_fails_over(
     ):
         a = cfg("deepgram", STT_, 10, KEY_A, base_url=primary.base_url)
         b = cfg("deepgram", STT_, 5, KEY_B, base_url=backup.base_url)
-        chains = build_chains(org_of(a, b), vad=None, health=health, failover=FAILOVER)
-        _, text = await asyncio.wait_for(first_final(chains.stt), LIMIT)
+        chains = build_chains(org_of(a, b), vad=shared_vad(), health=health, failover=FAILOVER)
+        _, text = await asyncio.wait_for(first_final(chains.stt, speech), LIMIT)
     if fault is Fault.DROP_MID_STREAM:
         assert text in ("primary words", "backup words heard")
     else:

@@ -15,7 +15,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("bench_config", "bench_local_tts_stt", "bench_vosk", "bench_voice")
+SECTIONS = (
+    "bench_config",
+    "bench_failover",
+    "bench_local_tts_stt",
+    "bench_vosk",
+    "bench_voice",
+)
 
 
 def _fmt(value: Any, unit: str) -> str:
