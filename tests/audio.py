@@ -34,6 +34,16 @@ def piper_speech(sentences: Sequence[str], *, pause_s: float, seed: int = 0) -> 
     return b"".join(parts), rate
 
 
+def speech_frames(sentences: Sequence[str], *, pause_s: float) -> list[rtc.AudioFrame]:
+    """``piper_speech`` as 20 ms frames at Piper's native rate."""
+    pcm, rate = piper_speech(sentences, pause_s=pause_s)
+    step = rate // 50 * 2
+    return [
+        rtc.AudioFrame(pcm[i : i + step], rate, 1, step // 2)
+        for i in range(0, len(pcm) - step + 1, step)
+    ]
+
+
 async def synthesize_timed(
     engine: tts.TTS, text: str, conn_options: APIConnectOptions
 ) -> tuple[float, float, list[rtc.AudioFrame]]:

@@ -20,3 +20,11 @@ _CONFIG_VARS = (
 def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _CONFIG_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_health() -> None:
+    """Breakers are worker-wide by design; one test's outage must not leak into the next."""
+    from providers.health import get_health
+
+    get_health().reset()

@@ -24,7 +24,7 @@ from providers.factory import build_chains
 from providers.failover import FailoverSettings
 from providers.health import BreakerState, HealthKeys, HealthRegistry
 from providers.types import AgentPersona, FaqEntry, OrgProviders, ProviderConfig, ProviderKind
-from tests.audio import piper_speech, words
+from tests.audio import speech_frames, words
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.deepgram import DeepgramStandin
 from tests.standins.elevenlabs import ElevenLabsStandin
@@ -232,12 +232,7 @@ async def test_every_llm_down_the_offline_responder_answers() -> None:
 @pytest.fixture(scope="module")
 def speech() -> list[rtc.AudioFrame]:
     """A caller's question and a pause, as 20 ms frames (Piper's voice, its native rate)."""
-    pcm, rate = piper_speech(["What are your opening hours?"], pause_s=1.0)
-    step = rate // 50 * 2
-    return [
-        rtc.AudioFrame(pcm[i : i + step], rate, 1, len(pcm[i : i + step]) // 2)
-        for i in range(0, len(pcm) - step + 1, step)
-    ]
+    return speech_frames(["What are your opening hours?"], pause_s=1.0)
 
 
 async def first_final(engine: stt.STT[Any], frames: list[rtc.AudioFrame]) -> tuple[float, str]:
