@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .errors import ProviderUnavailableError
@@ -33,6 +33,9 @@ class Options(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True
     )
+
+    first_result_timeout: float | None = Field(default=None, gt=0)
+    """Failover budget for this provider, seconds (see ``providers.failover``)."""
 
 
 @dataclass(frozen=True)

@@ -169,3 +169,15 @@ def test_missing_vosk_model_is_unavailable_not_a_crash(
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
     with pytest.raises(ProviderUnavailableError, match="make models"):
         build_provider(config("vosk", STT_), org_of())
+
+
+def test_a_providers_own_budget_overrides_the_kinds(caplog: pytest.LogCaptureFixture) -> None:
+    org = org_of(
+        config("elevenlabs", TTS_, 10, voiceId="v", firstResultTimeout=0.75),
+        config("cartesia", TTS_, 5),
+        config("piper", TTS_, 1),
+        config("deepgram", STT_),
+    )
+    chains = build_chains(org, vad=None)
+    assert [m.budget for m in chains.tts.members] == [0.75, 2.0, None]  # type: ignore[attr-defined]
+    assert "ignoring unknown provider options" not in caplog.text
