@@ -105,7 +105,7 @@ def _build_kind(
     another call of this worker goes to the back until its breaker's cool-down ends)."""
     built: Built = []
     reasons: list[str] = []
-    for config in health.order(org.chain(kind)):
+    for config in health.order(org.chain(kind), HealthKeys.of):
         try:
             built.append((config, build_provider(config, org)))
         except ProviderError as e:

@@ -20,12 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from livekit.agents import APIStatusError
 
 from .settings import env_float
 from .types import ProviderConfig
 
+T = TypeVar("T")
 DEFAULT_COOLDOWN = 30.0
 CREDENTIAL_STATUSES = frozenset({401, 402, 403, 429})
 
@@ -158,13 +160,13 @@ class HealthRegistry:
                 if b is not None:
                     b.state, b.probing, b.failures = BreakerState.CLOSED, False, 0
 
-    def order(self, configs: Iterable[ProviderConfig]) -> list[ProviderConfig]:
-        """Healthy (and probe-due) providers first, in priority order; open ones last, so a
-        chain whose providers are all down still tries them."""
-        healthy: list[ProviderConfig] = []
-        down: list[ProviderConfig] = []
-        for c in configs:
-            (down if self.is_down(HealthKeys.of(c)) else healthy).append(c)
+    def order(self, items: Iterable[T], keys: Callable[[T], HealthKeys]) -> list[T]:
+        """Healthy (and probe-due) providers first, in their given order; open ones last,
+        so a chain whose providers are all down still tries them."""
+        healthy: list[T] = []
+        down: list[T] = []
+        for item in items:
+            (down if self.is_down(keys(item)) else healthy).append(item)
         return healthy + down
 
     def snapshot(self) -> list[BreakerInfo]:

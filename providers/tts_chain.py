@@ -115,11 +115,8 @@ class ChainTTS(tts.TTS[Any]):
         return ChainStream(tts=self, input_text=text, conn_options=conn_options)
 
     def order(self) -> list[ChainMember]:
-        """Providers not marked down first, in priority order, then the ones marked down."""
-        down = {id(m) for m in self.members if self._health.is_down(m.keys)}
-        return [m for m in self.members if id(m) not in down] + [
-            m for m in self.members if id(m) in down
-        ]
+        """Per request, so an outage another call just met reorders this call too."""
+        return self._health.order(self.members, lambda m: m.keys)
 
     def admit(self, member: ChainMember, rest: list[ChainMember]) -> bool:
         """Try ``member`` now? Yes if the registry lets it through (a half-open one as this

@@ -73,7 +73,7 @@ def test_order_puts_down_providers_last_and_keeps_priority() -> None:
     health = HealthRegistry()
     a, b, c = (config(base_url=f"https://{n}.example.com") for n in "abc")
     health.record_failure(HealthKeys.of(a), APIConnectionError())
-    assert health.order([a, b, c]) == [b, c, a]
+    assert health.order([a, b, c], HealthKeys.of) == [b, c, a]
 
 
 def test_snapshot_reason_names_the_failure_not_its_text() -> None:
