@@ -17,10 +17,11 @@ from typing import Any
 from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APITimeoutError, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
+from .delegate import Delegate
 from .health import HealthKeys, HealthRegistry
 
 
-class GuardedLLM(llm.LLM[Any]):
+class GuardedLLM(Delegate, llm.LLM[Any]):
     def __init__(
         self,
         inner: llm.LLM[Any],
@@ -31,22 +32,10 @@ class GuardedLLM(llm.LLM[Any]):
         budget: float,
     ) -> None:
         super().__init__()
-        self.inner, self.name, self.keys, self.budget = inner, name, keys, budget
+        self.name, self.keys, self.budget = name, keys, budget
         self.health = health
         self.last_error: BaseException | None = None
-        self._label = inner.label
-        inner.on("metrics_collected", self._forward_metrics)
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def provider(self) -> str:
-        return self.inner.provider
-
-    def _forward_metrics(self, *args: Any, **kwargs: Any) -> None:
-        self.emit("metrics_collected", *args, **kwargs)
+        self.delegate_to(inner)
 
     def chat(
         self,
@@ -73,9 +62,6 @@ class GuardedLLM(llm.LLM[Any]):
         return GuardedStream(
             self, inner, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
         )
-
-    async def aclose(self) -> None:
-        self.inner.off("metrics_collected", self._forward_metrics)
 
 
 class GuardedStream(llm.LLMStream):

@@ -21,24 +21,14 @@ from livekit import rtc
 from livekit.agents import APIConnectOptions, APITimeoutError, stt, utils, vad
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
+from .delegate import Delegate
 
-class GuardedSTT(stt.STT[Any]):
+
+class GuardedSTT(Delegate, stt.STT[Any]):
     def __init__(self, inner: stt.STT[Any], *, vad: vad.VAD, name: str, budget: float) -> None:
         super().__init__(capabilities=inner.capabilities)
-        self.inner, self.vad, self.name, self.budget = inner, vad, name, budget
-        self._label = inner.label
-        inner.on("metrics_collected", self._forward_metrics)
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def provider(self) -> str:
-        return self.inner.provider
-
-    def _forward_metrics(self, *args: Any, **kwargs: Any) -> None:
-        self.emit("metrics_collected", *args, **kwargs)
+        self.vad, self.name, self.budget = vad, name, budget
+        self.delegate_to(inner)
 
     async def _recognize_impl(
         self,
@@ -47,7 +37,10 @@ class GuardedSTT(stt.STT[Any]):
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
-        return await self.inner.recognize(buffer, language=language, conn_options=conn_options)
+        event: stt.SpeechEvent = await self.inner.recognize(
+            buffer, language=language, conn_options=conn_options
+        )
+        return event
 
     def stream(
         self,
@@ -56,9 +49,6 @@ class GuardedSTT(stt.STT[Any]):
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ) -> GuardedSpeechStream:
         return GuardedSpeechStream(self, language=language, conn_options=conn_options)
-
-    async def aclose(self) -> None:
-        self.inner.off("metrics_collected", self._forward_metrics)
 
 
 class GuardedSpeechStream(stt.RecognizeStream):

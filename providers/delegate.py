@@ -1,0 +1,30 @@
+"""What a wrapper around one livekit STT/LLM keeps of the provider it wraps: its label,
+model and provider (so logs, traces and metrics still name the real provider) and its
+metrics, re-emitted as the wrapper's own (so a fallback adapter above forwards them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Delegate:
+    inner: Any
+
+    def delegate_to(self, inner: Any) -> None:
+        self.inner = inner
+        self._label = inner.label
+        inner.on("metrics_collected", self._forward_metrics)
+
+    @property
+    def model(self) -> str:
+        return str(self.inner.model)
+
+    @property
+    def provider(self) -> str:
+        return str(self.inner.provider)
+
+    def _forward_metrics(self, *args: Any, **kwargs: Any) -> None:
+        self.emit("metrics_collected", *args, **kwargs)  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        self.inner.off("metrics_collected", self._forward_metrics)
