@@ -17,9 +17,9 @@ from typing import Any
 
 SECTIONS = (
     "bench_config",
-    "bench_failover",
-    "bench_local_tts_stt",
+    "bench_local_tts_stt",  # first to load the models: its load times are cold
     "bench_vosk",
+    "bench_failover",
     "bench_voice",
 )
 
