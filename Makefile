@@ -11,7 +11,12 @@ define with_env
 	set -a; . ./$(1); [ ! -f .env ] || . ./.env; set +a;
 endef
 
-.PHONY: install models demo test lint bench test-providers \
+# the LiveKit server for real-room tests and `make call`, built from its Go module (SPEC §11)
+LIVEKIT_SERVER_VERSION ?= v1.13.5
+LIVEKIT_SERVER_MODULE  := github.com/livekit/livekit-server
+LIVEKIT_SERVER         := .bin/livekit-server-$(LIVEKIT_SERVER_VERSION)
+
+.PHONY: install models demo test lint bench test-providers livekit-server livekit-dev call \
         dev-local dev-vosk-piper dev-deepgram-piper dev-deepgram-elevenlabs dev-cloud
 
 install: $(STAMP)
@@ -41,6 +46,33 @@ lint: install
 
 bench: install
 	$(PY) -m tests.bench --json bench-results/bench.json
+
+# Built once per pin into .bin/ (git-ignored): `go mod download` fetches the module, then
+# `go build ./cmd/server` inside it (its go.mod may hold `replace` lines, which
+# `go install module@version` refuses). Needs Go >= the module's `go` line (1.26 here).
+livekit-server: $(LIVEKIT_SERVER)
+
+$(LIVEKIT_SERVER):
+	@command -v go >/dev/null || { echo "make livekit-server needs Go >= 1.26 (https://go.dev/dl/)"; exit 1; }
+	@mkdir -p .bin
+	@echo "building $(LIVEKIT_SERVER_MODULE)@$(LIVEKIT_SERVER_VERSION) (a few minutes the first time)"
+	dir=$$(cd /tmp && go mod download -json $(LIVEKIT_SERVER_MODULE)@$(LIVEKIT_SERVER_VERSION) \
+		| sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$dir" || { echo "go mod download found no module directory"; exit 1; }; \
+	cd "$$dir" && go build -trimpath -o $(CURDIR)/$@.tmp ./cmd/server
+	mv $@.tmp $@
+	ln -sfn $(notdir $@) .bin/livekit-server
+
+# a development server on this machine: ws://127.0.0.1:7880, key devkey, secret secret
+livekit-dev: livekit-server
+	.bin/livekit-server --dev --bind 127.0.0.1 --node-ip 127.0.0.1
+
+# call the worker that `make dev-local` runs, through the server `make livekit-dev` runs
+call: install
+	$(call with_env,.env.local-testing) $(PY) -m agent call \
+		--say "Hi, what are your opening hours?" \
+		--say "And where is your office located?" \
+		--output out/call.wav
 
 test-providers: install
 	$(call with_env,.env.local-testing) $(PY) -m agent providers --check

@@ -8,9 +8,10 @@ import os
 from dataclasses import dataclass
 
 from livekit import rtc
-from livekit.agents import Agent, AgentSession, JobContext
+from livekit.agents import Agent, AgentSession, AutoSubscribe, JobContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
+from providers.errors import ProviderError
 from providers.factory import Chains, build_chains
 from providers.loader import ProviderLoader, get_loader
 from providers.types import OrgProviders
@@ -67,7 +68,29 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     return Call(ref, org, chains, session, Agent(instructions=org.agent.instructions))
 
 
+ATTRIBUTE_CALL_ERROR = "voice_agent.error"
+"""Set on the agent participant when the call cannot be configured, just before it leaves,
+so the caller (``python -m agent call``, a client app) can say why instead of waiting."""
+
+
 async def entrypoint(ctx: JobContext) -> None:
     """The room job: what LiveKit dispatches to this worker."""
-    call = await prepare_call(ctx)
+    try:
+        call = await prepare_call(ctx)
+    except ProviderError as e:
+        await refuse_call(ctx, str(e))
+        return
     await call.start(room=ctx.room)
+
+
+async def refuse_call(ctx: JobContext, reason: str) -> None:
+    """End a call that cannot run (unknown org, backend-only with the backend down, an org
+    whose chains cannot be built): log it, tell the room why, leave. The worker goes on
+    taking calls. ``reason`` is a ``ProviderError`` message, which never holds a secret."""
+    logger.error("call refused", extra={"room": ctx.job.room.name, "reason": reason})
+    try:
+        await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
+        await ctx.room.local_participant.set_attributes({ATTRIBUTE_CALL_ERROR: reason})
+    except Exception as e:  # the room may be gone already; the refusal is logged anyway
+        logger.warning("could not tell the room why the call was refused", extra={"error": e})
+    ctx.shutdown(reason=reason)

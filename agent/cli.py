@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> None:
         from .simulate import main as simulate_main
 
         raise SystemExit(simulate_main(args[1:]))
+    if command == "call":
+        from .caller import main as call_main
+
+        raise SystemExit(call_main(args[1:]))
 
     if command in _NEEDS_SERVER and "--help" not in args:
         url = _flag(args, "--url") or os.environ.get("LIVEKIT_URL", "")

@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +37,10 @@ from .file_io import (
     RecordingAudioOutput,
     Timeline,
     load_wav,
-    resample,
     write_stereo_wav,
 )
 from .log import logger
+from .transcript import CallResult, Turn, format_transcript, job_metadata, say, setup_logging
 
 DEFAULT_OUTPUT = Path("out/call.wav")
 DEFAULT_TIMEOUT = 120.0
@@ -54,46 +52,6 @@ SILENCE_GAP = 2.5
 """Silence between ``--say`` turns when the caller does not wait for the agent."""
 
 _KINDS = {"stt": ProviderKind.STT, "llm": ProviderKind.LLM, "tts": ProviderKind.TTS}
-
-
-@dataclass
-class Turn:
-    role: str
-    """``user`` (the caller) or ``assistant`` (the agent)."""
-    text: str
-    providers: dict[str, str]
-    """Which provider served each kind for this turn (``stt``, ``llm``, ``tts``)."""
-    latency: dict[str, float]
-    """Seconds. User: ``stt_final``, ``end_of_turn``. Assistant: ``voice_to_voice``
-    (caller speech end to agent audio, from our own I/O timestamps), ``e2e``, ``llm_ttft``,
-    ``tts_ttfb`` (livekit's per-turn metrics)."""
-    at: float = 0.0
-    """Timeline seconds when the turn started."""
-
-
-@dataclass
-class SimulationResult:
-    organization_id: str | None
-    turns: list[Turn]
-    output: Path
-    chains: dict[str, list[str]]
-    caller_turns: list[CallerTurn] = field(default_factory=list)
-    segments: list[PlaybackSegment] = field(default_factory=list)
-    completed: bool = True
-    """False when the call hit its timeout before the last caller turn was answered."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "organizationId": self.organization_id,
-            "turns": [
-                {"role": t.role, "text": t.text, "providers": t.providers, "latency": t.latency}
-                for t in self.turns
-            ],
-            "output": str(self.output),
-        }
-
-    def voice_to_voice(self) -> list[float]:
-        return [t.latency["voice_to_voice"] for t in self.turns if "voice_to_voice" in t.latency]
 
 
 class _Observer:
@@ -170,7 +128,7 @@ async def simulate_call(
     wait_for_agent: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     turn_timeout: float = TURN_TIMEOUT,
-) -> SimulationResult:
+) -> CallResult:
     """Run one call through ``prepare_call``/``Call.start`` with file-based audio I/O.
 
     ``caller_audio`` holds one frame per caller turn (any rate). With ``wait_for_agent``
@@ -222,7 +180,7 @@ async def simulate_call(
     right = audio_out.recording(len(left), origin=audio_in.start)
     write_stereo_wav(output, left, right, SAMPLE_RATE)
 
-    return SimulationResult(
+    return CallResult(
         organization_id=call.org.organization_id,
         turns=_turns(observer, caller_turns, audio_out.segments),
         output=output,
@@ -283,66 +241,6 @@ def _turns(
 # ---------------------------------------------------------------------------- CLI
 
 
-async def _say(sentences: list[str]) -> list[rtc.AudioFrame]:
-    """Caller turns spoken by the local Piper voice, in-process."""
-    from plugins.piper_tts import load_voice
-
-    def speak(text: str) -> rtc.AudioFrame:
-        voice = load_voice()
-        chunks = list(voice.synthesize(text))
-        pcm = b"".join(c.audio_int16_bytes for c in chunks)
-        frame = rtc.AudioFrame(pcm, chunks[0].sample_rate, 1, len(pcm) // 2)
-        return resample(frame, SAMPLE_RATE)
-
-    return [await asyncio.to_thread(speak, s) for s in sentences]
-
-
-def _job_metadata(args: argparse.Namespace) -> str:
-    if args.metadata is not None:
-        json.loads(args.metadata)  # a clear error now rather than a default org later
-        return str(args.metadata)
-    if args.org:
-        return json.dumps({"organizationId": args.org})
-    return ""
-
-
-def format_transcript(result: SimulationResult) -> str:
-    chains = "  ".join(f"{k}: {' > '.join(v)}" for k, v in result.chains.items())
-    lines = [f"organization {result.organization_id or '(none)'}   {chains}", ""]
-    for t in result.turns:
-        who = "caller" if t.role == "user" else "agent "
-        kinds = ("stt",) if t.role == "user" else ("llm", "tts")
-        served = " ".join(f"{k}={t.providers.get(k, '?')}" for k in kinds)
-        lines.append(f"[{t.at:6.2f}s] {who}: {t.text}")
-        timing = "  ".join(f"{k} {v:.2f}s" for k, v in t.latency.items())
-        lines.append(f"{'':10}{served}" + (f"   {timing}" if timing else ""))
-    v2v = result.voice_to_voice()
-    if v2v:
-        lines += ["", f"voice-to-voice: {', '.join(f'{v:.2f}s' for v in v2v)}"]
-    lines.append(f"output: {result.output} (left: caller, right: agent)")
-    return "\n".join(lines)
-
-
-class _ExtraFormatter(logging.Formatter):
-    """``LEVEL logger: message key=value ...``: our logs keep variable data in ``extra``."""
-
-    _plain = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        extras = {k: v for k, v in vars(record).items() if k not in self._plain}
-        return line + "".join(f" {k}={v}" for k, v in extras.items())
-
-
-def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ExtraFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-    if verbose:
-        for name in ("voice_agent", "providers", "plugins"):
-            logging.getLogger(name).setLevel(logging.INFO)
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m agent simulate", description=__doc__)
     who = p.add_mutually_exclusive_group()
@@ -359,9 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _run(args: argparse.Namespace) -> SimulationResult:
-    metadata = _job_metadata(args)
-    caller = [await load_wav(args.input)] if args.input else await _say(args.say)
+async def _run(args: argparse.Namespace) -> CallResult:
+    metadata = job_metadata(args)
+    caller = [await load_wav(args.input)] if args.input else await say(args.say)
     loader = get_loader()
     try:
         return await simulate_call(
@@ -378,17 +276,14 @@ async def _run(args: argparse.Namespace) -> SimulationResult:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    _setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
+    setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
     try:
         result = asyncio.run(_run(args))
     except ProviderError as e:
         print(f"simulate: {e}", file=sys.stderr)
         return 2
-    except json.JSONDecodeError as e:
-        print(f"simulate: --metadata is not JSON: {e}", file=sys.stderr)
-        return 2
     except (OSError, ValueError) as e:
-        print(f"simulate: cannot read the caller audio: {e}", file=sys.stderr)
+        print(f"simulate: {e}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.to_json()))
@@ -397,4 +292,4 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["SimulationResult", "Turn", "main", "simulate_call"]
+__all__ = ["CallResult", "Turn", "main", "simulate_call"]

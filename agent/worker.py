@@ -12,6 +12,7 @@ import os
 
 from livekit.agents import AgentServer, JobExecutorType
 
+from providers.registry import import_plugins
 from providers.settings import env_float
 
 from .call import entrypoint
@@ -27,6 +28,7 @@ def _executor_type() -> JobExecutorType:
 
 
 def build_server() -> AgentServer:
+    import_plugins()  # on the main thread: livekit refuses to register plugins on a job thread
     server = AgentServer(
         setup_fnc=prewarm,
         job_executor_type=_executor_type(),

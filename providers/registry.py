@@ -86,6 +86,33 @@ class ProviderSpec:
     local: bool = False
 
 
+LIVEKIT_PLUGIN_MODULES = (
+    "livekit.plugins.silero",
+    "livekit.plugins.deepgram",
+    "livekit.plugins.openai",
+    "livekit.plugins.elevenlabs",
+    "livekit.plugins.cartesia",
+    "livekit.plugins.anthropic",
+)
+"""Every livekit plugin package a builder may import."""
+
+
+def import_plugins() -> list[str]:
+    """Import every installed livekit plugin now. livekit registers plugins on import and
+    refuses to do so off the main thread, so a room job (which runs on a job thread) could
+    not import one lazily. Call once from the main thread before jobs start; returns the
+    modules imported. A missing optional package is skipped: its builder says what to
+    install when an org asks for it."""
+    imported = []
+    for module in LIVEKIT_PLUGIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        imported.append(module)
+    return imported
+
+
 def _plugin(module: str, provider: str, package: str) -> ModuleType:
     try:
         return importlib.import_module(module)

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from agent.file_io import SAMPLE_RATE, resample
-from agent.simulate import SimulationResult, _say, simulate_call
+from agent.simulate import simulate_call
+from agent.transcript import CallResult, say
 from plugins import whisper_stt
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
@@ -77,8 +78,8 @@ async def test_simulated_call_answers_from_the_faq(
     output = tmp_path / "call.wav"
     loader = ProviderLoader(LoaderSettings())
     try:
-        caller = await asyncio.wait_for(_say([QUESTION]), TIMEOUT)
-        result: SimulationResult = await asyncio.wait_for(
+        caller = await asyncio.wait_for(say([QUESTION]), TIMEOUT)
+        result: CallResult = await asyncio.wait_for(
             simulate_call(job_metadata="", caller_audio=caller, output=output, loader=loader),
             TIMEOUT,
         )
@@ -210,7 +211,7 @@ async def test_backend_org_call_survives_a_tts_outage(tmp_path: Path) -> None:
         loader = ProviderLoader(LoaderSettings(backend_url=backend.url), environ={})
         outage = asyncio.create_task(outage_after_greeting())
         try:
-            caller = await asyncio.wait_for(_say([QUESTION]), TIMEOUT)
+            caller = await asyncio.wait_for(say([QUESTION]), TIMEOUT)
             result = await asyncio.wait_for(
                 simulate_call(
                     job_metadata=json.dumps({"organizationId": "acme"}),

@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agent.simulate import SimulationResult, _say, simulate_call
+from agent.simulate import simulate_call
+from agent.transcript import CallResult, say
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 
@@ -56,7 +57,7 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-async def _call(workdir: Path) -> SimulationResult:
+async def _call(workdir: Path) -> CallResult:
     faq = workdir / "faq.json"
     faq.write_text(json.dumps([{"question": q, "answer": a} for q, a in QUESTIONS]))
     saved = {k: os.environ.get(k) for k in [*_ENV, "AGENT_FAQ_FILE"]}
@@ -64,7 +65,7 @@ async def _call(workdir: Path) -> SimulationResult:
     loader = ProviderLoader(LoaderSettings())
     try:
         sentences = [QUESTIONS[i % len(QUESTIONS)][0] for i in range(TURNS)]
-        caller = await _say(sentences)
+        caller = await say(sentences)
         return await simulate_call(
             job_metadata="",
             caller_audio=caller,
@@ -81,7 +82,7 @@ async def _call(workdir: Path) -> SimulationResult:
                 os.environ[k] = v
 
 
-def _median(result: SimulationResult, role: str, key: str) -> float | None:
+def _median(result: CallResult, role: str, key: str) -> float | None:
     values = [t.latency[key] for t in result.turns if t.role == role and key in t.latency]
     return statistics.median(values) if values else None
 

@@ -1,0 +1,139 @@
+"""What a call looked like from the caller's side, shared by ``simulate`` (no server) and
+``call`` (a real LiveKit room): the turns, their latencies, the stereo recording; plus the
+caller-side helpers both commands use (Piper-spoken turns, job metadata, log format)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livekit import rtc
+
+from .file_io import SAMPLE_RATE, CallerTurn, PlaybackSegment, resample
+from .org import ORG_ID
+
+
+@dataclass
+class Turn:
+    role: str
+    """``user`` (the caller) or ``assistant`` (the agent)."""
+    text: str
+    providers: dict[str, str]
+    """Which provider served each kind for this turn (``stt``, ``llm``, ``tts``); empty when
+    measured at the caller, who cannot see the worker's providers."""
+    latency: dict[str, float]
+    """Seconds. User: ``stt_final``, ``end_of_turn``. Assistant: ``voice_to_voice``
+    (caller speech end to agent audio, from our own I/O timestamps), ``e2e``, ``llm_ttft``,
+    ``tts_ttfb`` (livekit's per-turn metrics, simulate only)."""
+    at: float = 0.0
+    """Timeline seconds when the turn started."""
+
+
+@dataclass
+class CallResult:
+    organization_id: str | None
+    turns: list[Turn]
+    output: Path
+    chains: dict[str, list[str]]
+    caller_turns: list[CallerTurn] = field(default_factory=list)
+    segments: list[PlaybackSegment] = field(default_factory=list)
+    completed: bool = True
+    """False when the call hit its timeout before the last caller turn was answered."""
+    room: str | None = None
+    """The LiveKit room (``call`` only)."""
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "organizationId": self.organization_id,
+            "turns": [
+                {"role": t.role, "text": t.text, "providers": t.providers, "latency": t.latency}
+                for t in self.turns
+            ],
+            "output": str(self.output),
+        }
+        if self.room is not None:
+            data["room"] = self.room
+        return data
+
+    def voice_to_voice(self) -> list[float]:
+        return [t.latency["voice_to_voice"] for t in self.turns if "voice_to_voice" in t.latency]
+
+
+def format_transcript(result: CallResult) -> str:
+    chains = "  ".join(f"{k}: {' > '.join(v)}" for k, v in result.chains.items())
+    where = f"   room {result.room}" if result.room else ""
+    lines = [f"organization {result.organization_id or '(none)'}{where}   {chains}".rstrip(), ""]
+    for t in result.turns:
+        who = "caller" if t.role == "user" else "agent "
+        kinds = ("stt",) if t.role == "user" else ("llm", "tts")
+        served = " ".join(f"{k}={t.providers[k]}" for k in kinds if k in t.providers)
+        lines.append(f"[{t.at:6.2f}s] {who}: {t.text}")
+        timing = "  ".join(f"{k} {v:.2f}s" for k, v in t.latency.items())
+        if served or timing:
+            lines.append(f"{'':10}{served}" + (f"   {timing}" if timing else ""))
+    v2v = result.voice_to_voice()
+    if v2v:
+        lines += ["", f"voice-to-voice: {', '.join(f'{v:.2f}s' for v in v2v)}"]
+    lines.append(f"output: {result.output} (left: caller, right: agent)")
+    return "\n".join(lines)
+
+
+async def say(sentences: list[str]) -> list[rtc.AudioFrame]:
+    """Caller turns spoken by the local Piper voice, in-process."""
+    from plugins.piper_tts import load_voice
+
+    def speak(text: str) -> rtc.AudioFrame:
+        voice = load_voice()
+        chunks = list(voice.synthesize(text))
+        if not chunks:
+            raise ValueError(f"--say {text!r}: nothing to speak (give a sentence with words)")
+        pcm = b"".join(c.audio_int16_bytes for c in chunks)
+        frame = rtc.AudioFrame(pcm, chunks[0].sample_rate, 1, len(pcm) // 2)
+        return resample(frame, SAMPLE_RATE)
+
+    return [await asyncio.to_thread(speak, s) for s in sentences]
+
+
+def job_metadata(args: argparse.Namespace) -> str:
+    """The job metadata a dispatch would carry, from ``--org`` or ``--metadata``.
+    Raises ``ValueError`` with the rule when either is invalid."""
+    if args.metadata is not None:
+        try:
+            json.loads(args.metadata)  # a clear error now rather than a default org later
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--metadata is not JSON: {e}") from None
+        return str(args.metadata)
+    if args.org:
+        if not ORG_ID.match(args.org):
+            raise ValueError(
+                f"--org {args.org!r} is not a valid organization id "
+                "(letters, digits and ._:@- only, at most 128 characters)"
+            )
+        return json.dumps({"organizationId": args.org})
+    return ""
+
+
+class _ExtraFormatter(logging.Formatter):
+    """``LEVEL logger: message key=value ...``: our logs keep variable data in ``extra``."""
+
+    _plain = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {k: v for k, v in vars(record).items() if k not in self._plain}
+        return line + "".join(f" {k}={v}" for k, v in extras.items())
+
+
+def setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ExtraFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    if verbose:
+        for name in ("voice_agent", "providers", "plugins"):
+            logging.getLogger(name).setLevel(logging.INFO)
