@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -325,7 +326,7 @@ async def _converse(
             if audio_in.done.is_set() and finished is None:
                 last = caller_turns[-1].speech_end if caller_turns else 0.0
                 finished = asyncio.ensure_future(
-                    side.wait(lambda: side.answered_since(last), options.turn_timeout)
+                    side.wait(functools.partial(side.answered_since, last), options.turn_timeout)
                 )
             if finished is not None and finished.done():
                 break
