@@ -58,6 +58,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     logger.info(
         "call configured",
         extra={
+            "room": ctx.job.room.name,
             "org": org.organization_id,
             "org_from": ref.source,
             "config_source": org.source.value,

@@ -9,6 +9,7 @@ the cost of loading models and rediscovering provider health per call.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from livekit.agents import AgentServer, JobExecutorType
 
@@ -29,14 +30,22 @@ def _executor_type() -> JobExecutorType:
 
 def build_server() -> AgentServer:
     import_plugins()  # on the main thread: livekit refuses to register plugins on a job thread
+    env = os.environ
+    options: dict[str, Any] = {}
+    if env.get("AGENT_HTTP_PORT", "").strip():
+        options["port"] = int(env_float(env, "AGENT_HTTP_PORT", 0))
+    if max_calls := int(env_float(env, "MAX_CONCURRENT_CALLS", 0)):
+        # full at exactly max_calls: livekit reports the worker full (and turns jobs away)
+        # once load reaches the threshold
+        options["load_threshold"] = (max_calls - 0.5) / max_calls
     server = AgentServer(
         setup_fnc=prewarm,
         job_executor_type=_executor_type(),
-        initialize_process_timeout=env_float(os.environ, "PREWARM_TIMEOUT", 60.0),
+        initialize_process_timeout=env_float(env, "PREWARM_TIMEOUT", 60.0),
+        drain_timeout=int(env_float(env, "DRAIN_TIMEOUT", 1800)),
+        **options,
     )
-    if max_calls := env_float(os.environ, "MAX_CONCURRENT_CALLS", 0):
-        # at its call limit the worker reports full load, so LiveKit dispatches elsewhere
-        # (livekit's default load is CPU-based, with a 0.7 threshold in production)
-        server.load_fnc = lambda s: len(s.active_jobs) / max_calls
-    server.rtc_session(entrypoint, agent_name=os.environ.get("AGENT_NAME", ""))
+    if max_calls:
+        server.load_fnc = lambda s: min(1.0, len(s.active_jobs) / max_calls)
+    server.rtc_session(entrypoint, agent_name=env.get("AGENT_NAME", ""))
     return server

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import time
+import wave
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from livekit import rtc
@@ -72,3 +74,25 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
     return row[-1] / max(len(ref), 1)
+
+
+def read_stereo(path: Path) -> tuple[int, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    with wave.open(str(path)) as f:
+        assert f.getnchannels() == 2
+        rate = f.getframerate()
+        pcm = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16).reshape(-1, 2)
+    return rate, pcm[:, 0].copy(), pcm[:, 1].copy()
+
+
+def rms(pcm: np.ndarray) -> float:  # type: ignore[type-arg]
+    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
+
+
+def transcribe(pcm: np.ndarray, rate: int) -> str:  # type: ignore[type-arg]
+    from agent.file_io import resample
+    from plugins import whisper_stt
+
+    frame = resample(rtc.AudioFrame(pcm.tobytes(), rate, 1, len(pcm)), 16000)
+    audio = np.frombuffer(frame.data, dtype=np.int16).astype(np.float32) / 32768.0
+    segments, _ = whisper_stt.load_model().transcribe(audio, language="en", beam_size=1)
+    return " ".join(s.text.strip() for s in segments)

@@ -8,19 +8,16 @@ import json
 import os
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from agent.file_io import SAMPLE_RATE, resample
+from agent.file_io import SAMPLE_RATE
 from agent.simulate import simulate_call
 from agent.transcript import CallResult, say
-from plugins import whisper_stt
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
-from tests.audio import word_error_rate, words
+from tests.audio import read_stereo, rms, transcribe, word_error_rate, words
 from tests.servers.backend import BackendServer, org_payload, provider_entry
 from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
@@ -47,27 +44,6 @@ def local_env(tmp_path: Path) -> dict[str, str]:
         "TTS_PROVIDER": "piper",
         "AGENT_FAQ_FILE": str(faq),
     }
-
-
-def read_stereo(path: Path) -> tuple[int, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
-    with wave.open(str(path)) as f:
-        assert f.getnchannels() == 2
-        rate = f.getframerate()
-        pcm = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16).reshape(-1, 2)
-    return rate, pcm[:, 0].copy(), pcm[:, 1].copy()
-
-
-def rms(pcm: np.ndarray) -> float:  # type: ignore[type-arg]
-    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
-
-
-def transcribe(pcm: np.ndarray, rate: int) -> str:  # type: ignore[type-arg]
-    from livekit import rtc
-
-    frame = resample(rtc.AudioFrame(pcm.tobytes(), rate, 1, len(pcm)), 16000)
-    audio = np.frombuffer(frame.data, dtype=np.int16).astype(np.float32) / 32768.0
-    segments, _ = whisper_stt.load_model().transcribe(audio, language="en", beam_size=1)
-    return " ".join(s.text.strip() for s in segments)
 
 
 async def test_simulated_call_answers_from_the_faq(

@@ -1,0 +1,239 @@
+"""The real-room test rig: a LiveKit server built from its Go module, workers as real
+``python -m agent start`` subprocesses, and loopback servers (backend, provider stand-ins)
+on a background event loop so every test's caller can use its own.
+
+Each process writes its log to a file the test can read; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.servers import HOST, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_BIN = Path(os.environ.get("LIVEKIT_SERVER_BIN", ROOT / ".bin" / "livekit-server"))
+API_KEY = "devkey"
+API_SECRET = "secret"
+BACKEND_KEY = "e2e-internal-key"
+
+T = TypeVar("T")
+
+# what a developer's shell may carry that must not leak into a worker under test
+_PROVIDER_VARS = (
+    "STT_",
+    "LLM_",
+    "TTS_",
+    "AGENT_",
+    "AICO_",
+    "PROVIDER_",
+    "DEFAULT_ORGANIZATION_ID",
+    "LIVEKIT_",
+    "MAX_CONCURRENT_CALLS",
+    "JOB_EXECUTOR",
+    "VOSK_",
+    "PIPER_",
+    "WHISPER_",
+)
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+class LoopThread:
+    """An event loop on a daemon thread, for servers that outlive one test's loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+@dataclass
+class LiveKitServer:
+    """``livekit-server --dev`` on 127.0.0.1 with its own ports, so a developer's server on
+    7880 is left alone."""
+
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    rtc_tcp_port: int = field(default_factory=free_port)
+    rtc_udp_port: int = field(default_factory=free_port)
+    redis: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://{HOST}:{self.port}"
+
+    def start(self, timeout: float = 30) -> LiveKitServer:
+        config = "\n".join(
+            [
+                f"port: {self.port}",
+                "rtc:",
+                f"  tcp_port: {self.rtc_tcp_port}",
+                f"  udp_port: {self.rtc_udp_port}",
+                "  use_external_ip: false",
+                f"  node_ip: {HOST}",
+                f"keys: {{{API_KEY}: {API_SECRET}}}",
+                *([f"redis: {{address: '{self.redis}'}}"] if self.redis else []),
+            ]
+        )
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(SERVER_BIN), "--dev", "--bind", HOST, "--config-body", config],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(self._ready, timeout, f"livekit-server on {self.url} (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"livekit-server exited; its log: {self.log_path}")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{self.port}/", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+class Worker:
+    """``python -m agent start`` as a real subprocess, its JSON log in a file."""
+
+    def __init__(self, server: LiveKitServer, log_dir: Path, name: str, **env: str) -> None:
+        self.name = name
+        self.log_path = log_dir / f"worker-{name}-{uuid.uuid4().hex[:6]}.log"
+        base = {k: v for k, v in os.environ.items() if not k.startswith(_PROVIDER_VARS)}
+        self.env = {
+            **base,
+            "LIVEKIT_URL": server.url,
+            "LIVEKIT_API_KEY": API_KEY,
+            "LIVEKIT_API_SECRET": API_SECRET,
+            "AGENT_HTTP_PORT": "0",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90) -> Worker:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agent", "start"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_for_log(
+            lambda r: r.get("message") == "registered worker", timeout, "worker registration"
+        )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def records(self) -> list[dict[str, Any]]:
+        """The worker's JSON log records so far (non-JSON lines are skipped)."""
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    def wait_for_log(self, match: Any, timeout: float, what: str) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+
+        def seen() -> bool:
+            if not self.alive and self.process is not None:
+                raise RuntimeError(f"worker {self.name} exited; its log: {self.log_path}")
+            found[:] = [r for r in self.records() if match(r)]
+            return bool(found)
+
+        wait_until(seen, timeout, f"{what} in {self.log_path}")
+        return found[0]
+
+    def calls(self) -> list[dict[str, Any]]:
+        """One record per call this worker configured (``call configured``)."""
+        return [r for r in self.records() if r.get("message") == "call configured"]
+
+    def call_in(self, room: str) -> dict[str, Any] | None:
+        return next((r for r in self.calls() if r.get("room") == room), None)
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(15)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        process.wait(5)
+
+
+@dataclass
+class Workers:
+    """Workers started by one test, stopped when it ends."""
+
+    server: LiveKitServer
+    log_dir: Path
+    started: list[Worker] = field(default_factory=list)
+
+    def start(self, name: str, **env: str) -> Worker:
+        worker = Worker(self.server, self.log_dir, name, **env)
+        self.started.append(worker)
+        return worker.start()
+
+    def stop(self) -> None:
+        for worker in self.started:
+            worker.stop()
+
+
+def stopped(items: list[Any]) -> Iterator[None]:
+    yield
+    for item in items:
+        item.stop()

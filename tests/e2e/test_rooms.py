@@ -1,0 +1,190 @@
+"""Whole calls over WebRTC: a real LiveKit server, the worker as a real subprocess, and a
+caller made with the livekit rtc SDK. What the caller heard is checked by transcribing the
+audio it received, not by trusting the agent's own text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.transcript import CallResult
+from tests.audio import read_stereo, transcribe, word_error_rate, words
+from tests.e2e.conftest import AGENT, FAQS, GREETINGS, call, local_org
+from tests.e2e.rig import API_KEY, API_SECRET, ROOT, LiveKitServer, Worker
+from tests.servers.backend import BackendServer, provider_entry
+from tests.standins.elevenlabs import ElevenLabsStandin
+from tests.standins.faults import Fault
+
+QUESTION = "What are your opening hours?"
+
+
+async def heard(result: CallResult) -> str:
+    """Whisper's transcript of the agent's side of the caller's recording."""
+    rate, _, agent = read_stereo(result.output)
+    return await asyncio.to_thread(transcribe, agent, rate)
+
+
+def agent_lines(result: CallResult) -> list[str]:
+    return [t.text for t in result.turns if t.role == "assistant"]
+
+
+def assert_heard(text: str, expected: str, max_wer: float = 0.35) -> None:
+    """``expected`` was spoken, somewhere in ``text`` (the caller also heard other lines)."""
+    want = words(expected)
+    got = words(text)
+    best = min(
+        word_error_rate(" ".join(want), " ".join(got[i : i + len(want)]))
+        for i in range(max(1, len(got) - len(want) + 1))
+    )
+    assert best <= max_wer, f"expected to hear {expected!r}, heard {text!r}"
+
+
+async def test_call_on_the_local_stack_is_heard(
+    livekit: LiveKitServer, worker: Worker, tmp_path: Path
+) -> None:
+    result = await call(livekit, QUESTION, output=tmp_path / "call.wav", org="harbor")
+
+    assert result.completed
+    answer = FAQS["harbor"][0]["answer"]
+    audio = await heard(result)
+    assert_heard(audio, GREETINGS["harbor"])
+    assert_heard(audio, answer)
+    # the transcript came through livekit's transcription stream, in order
+    assert agent_lines(result) == [GREETINGS["harbor"], answer]
+    user = [t for t in result.turns if t.role == "user"]
+    assert len(user) == 1 and {"opening", "hours"} <= set(words(user[0].text))
+    assert len(result.voice_to_voice()) == 1 and result.voice_to_voice()[0] > 0
+    configured = worker.call_in(result.room or "")
+    assert configured is not None, "the worker logged no call for this room"
+    assert configured["org"] == "harbor" and configured["org_from"] == "dispatch"
+    assert configured["config_source"] == "backend"
+
+
+async def test_tenants_stay_apart_even_when_the_caller_claims_another_org(
+    livekit: LiveKitServer, worker: Worker, tmp_path: Path
+) -> None:
+    spoof = {"organizationId": "summit", "org": "summit"}
+    harbor, summit = await asyncio.gather(
+        call(
+            livekit,
+            QUESTION,
+            output=tmp_path / "harbor.wav",
+            org="harbor",
+            participant_attributes={"organizationId": "summit"},
+            participant_metadata=json.dumps(spoof),
+        ),
+        call(livekit, QUESTION, output=tmp_path / "summit.wav", org="summit"),
+    )
+    for org, result in (("harbor", harbor), ("summit", summit)):
+        other = "summit" if org == "harbor" else "harbor"
+        audio = await heard(result)
+        assert_heard(audio, GREETINGS[org])
+        assert_heard(audio, FAQS[org][0]["answer"])
+        assert FAQS[other][0]["answer"] not in agent_lines(result)
+        configured = worker.call_in(result.room or "")
+        assert configured is not None and configured["org"] == org
+        assert configured["org_from"] == "dispatch"
+
+
+async def test_config_push_by_version_takes_effect_on_the_next_call(
+    livekit: LiveKitServer, worker: Worker, backend: BackendServer, tmp_path: Path
+) -> None:
+    backend.set_org("pushed", local_org("harbor", "pushed"), version="1")
+    first = await call(livekit, QUESTION, output=tmp_path / "1.wav", org="pushed")
+    assert (worker.call_in(first.room or "") or {}).get("tts") == ["piper"]
+
+    # the backend changes the chain and dispatches the next call with the new version
+    async with ElevenLabsStandin() as eleven:
+        entry = provider_entry(
+            "elevenlabs",
+            "tts",
+            priority=50,
+            config={"base_url": eleven.base_url, "voice_id": "v", "model": "eleven_flash_v2_5"},
+            secrets={"apiKey": "e2e-eleven-key"},
+        )
+        backend.set_org("pushed", local_org("harbor", "pushed", "2", [entry]), version="2")
+        second = await call(
+            livekit,
+            QUESTION,
+            output=tmp_path / "2.wav",
+            metadata=json.dumps({"organizationId": "pushed", "providersVersion": "2"}),
+        )
+        configured = worker.call_in(second.room or "")
+        assert configured is not None and configured["version"] == "2"
+        assert configured["tts"] == ["elevenlabs", "piper"]
+        assert eleven.requests_to("text-to-speech"), "the new primary TTS was never asked"
+    assert second.completed
+
+
+async def test_failover_in_a_real_room_the_caller_still_hears_the_answer(
+    livekit: LiveKitServer, worker: Worker, backend: BackendServer, tmp_path: Path
+) -> None:
+    async with ElevenLabsStandin(fault=Fault.STATUS_500) as broken:
+        entry = provider_entry(
+            "elevenlabs",
+            "tts",
+            priority=50,
+            config={"base_url": broken.base_url, "voice_id": "v"},
+            secrets={"apiKey": "e2e-broken-key"},
+        )
+        backend.set_org("failing", local_org("harbor", "failing", tts=[entry]), version="1")
+        result = await call(livekit, QUESTION, output=tmp_path / "call.wav", org="failing")
+        assert broken.requests_to("text-to-speech"), "the broken primary was never tried"
+
+    configured = worker.call_in(result.room or "")
+    assert configured is not None and configured["tts"][0] == "elevenlabs"
+    audio = await heard(result)
+    assert_heard(audio, GREETINGS["harbor"])
+    assert_heard(audio, FAQS["harbor"][0]["answer"])
+    switches = [
+        r
+        for r in worker.records()
+        if r.get("org") == "failing" and "elevenlabs" in str(r.get("from", ""))
+    ]
+    assert switches, "no failover from elevenlabs was logged"
+    assert "e2e-broken-key" not in worker.log_path.read_text()
+
+
+def run_call_command(livekit: LiveKitServer, *args: str, timeout: float = 90) -> Any:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LIVEKIT_URL": livekit.url,
+        "LIVEKIT_API_KEY": API_KEY,
+        "LIVEKIT_API_SECRET": API_SECRET,
+        "AGENT_NAME": AGENT,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "call", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("org", ["ghost"])
+def test_unknown_org_is_refused_cleanly_and_the_worker_serves_on(
+    livekit: LiveKitServer, worker: Worker, tmp_path: Path, org: str
+) -> None:
+    refused = run_call_command(
+        livekit, "--org", org, "--say", QUESTION, "--output", str(tmp_path / "x.wav")
+    )
+    assert refused.returncode == 1, refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]
+    assert line.startswith("call: the agent refused the call:") and org in line, line
+    assert "Traceback" not in refused.stderr
+
+    served = run_call_command(
+        livekit, "--org", "harbor", "--say", QUESTION, "--json", "--output", str(tmp_path / "y.wav")
+    )
+    assert served.returncode == 0, served.stderr
+    out = json.loads(served.stdout)
+    assert out["organizationId"] == "harbor"
+    assert FAQS["harbor"][0]["answer"] in [t["text"] for t in out["turns"]]
