@@ -17,7 +17,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -138,11 +139,12 @@ class Worker:
             "LIVEKIT_URL": server.url,
             "LIVEKIT_API_KEY": API_KEY,
             "LIVEKIT_API_SECRET": API_SECRET,
-            "AGENT_HTTP_PORT": "0",
+            "AGENT_HTTP_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.http_port = 0
 
     def start(self, timeout: float = 90) -> Worker:
         log = self.log_path.open("ab")
@@ -157,7 +159,33 @@ class Worker:
         self.wait_for_log(
             lambda r: r.get("message") == "registered worker", timeout, "worker registration"
         )
+        listening = self.wait_for_log(
+            lambda r: str(r.get("message", "")).startswith("HTTP server listening on :"),
+            5,
+            "the worker's HTTP port",
+        )
+        self.http_port = int(listening["message"].rsplit(":", 1)[1])
         return self
+
+    def active_jobs(self) -> int:
+        """From the worker's own HTTP server (livekit's ``/worker`` route)."""
+        url = f"http://{HOST}:{self.http_port}/worker"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return int(json.loads(r.read()).get("active_jobs", 0))
+
+    def wait_available(self, timeout: float = 20) -> None:
+        """Until the worker has no call and has told the server it takes calls again (its
+        status goes out every 2.5 s; a dispatch before that finds it full)."""
+
+        def available() -> bool:
+            states = [
+                r["message"]
+                for r in self.records()
+                if str(r.get("message", "")).startswith("worker is ")
+            ]
+            return self.active_jobs() == 0 and bool(states) and "below capacity" in states[-1]
+
+        wait_until(available, timeout, f"worker {self.name} to be available")
 
     @property
     def alive(self) -> bool:
@@ -223,17 +251,13 @@ class Workers:
     log_dir: Path
     started: list[Worker] = field(default_factory=list)
 
-    def start(self, name: str, **env: str) -> Worker:
-        worker = Worker(self.server, self.log_dir, name, **env)
-        self.started.append(worker)
-        return worker.start()
+    def start(self, *names: str, **env: str) -> list[Worker]:
+        """Start workers side by side (their model loads overlap) and wait for all."""
+        pool = [Worker(self.server, self.log_dir, name, **env) for name in names]
+        self.started.extend(pool)
+        with ThreadPoolExecutor(len(pool)) as ex:
+            return list(ex.map(Worker.start, pool))
 
     def stop(self) -> None:
         for worker in self.started:
             worker.stop()
-
-
-def stopped(items: list[Any]) -> Iterator[None]:
-    yield
-    for item in items:
-        item.stop()

@@ -13,10 +13,20 @@ from typing import Any
 
 import pytest
 
+from agent.caller import CallFailed
 from agent.transcript import CallResult
 from tests.audio import read_stereo, transcribe, word_error_rate, words
-from tests.e2e.conftest import AGENT, FAQS, GREETINGS, call, local_org
-from tests.e2e.rig import API_KEY, API_SECRET, ROOT, LiveKitServer, Worker
+from tests.e2e.conftest import AGENT, FAQS, GREETINGS, backend_env, call, local_org
+from tests.e2e.rig import (
+    API_KEY,
+    API_SECRET,
+    BACKEND_KEY,
+    ROOT,
+    LiveKitServer,
+    LoopThread,
+    Worker,
+    Workers,
+)
 from tests.servers.backend import BackendServer, provider_entry
 from tests.standins.elevenlabs import ElevenLabsStandin
 from tests.standins.faults import Fault
@@ -188,3 +198,30 @@ def test_unknown_org_is_refused_cleanly_and_the_worker_serves_on(
     out = json.loads(served.stdout)
     assert out["organizationId"] == "harbor"
     assert FAQS["harbor"][0]["answer"] in [t["text"] for t in out["turns"]]
+
+
+async def test_backend_only_with_the_backend_down_refuses_then_recovers(
+    livekit: LiveKitServer, workers: Workers, loop_thread: LoopThread, tmp_path: Path
+) -> None:
+    own = BackendServer(expected_key=BACKEND_KEY)
+    loop_thread.run(own.start())
+    own.set_org("harbor", local_org("harbor"), version="1")
+    try:
+        env = backend_env(own, AGENT_NAME="e2e-strict", PROVIDER_ENV_FALLBACK="false")
+        (strict,) = workers.start("strict", **env)
+        loop_thread.run(own.stop())  # down: connections refused
+
+        with pytest.raises(CallFailed, match="refused the call: org 'harbor'"):
+            await call(
+                livekit, QUESTION, output=tmp_path / "1.wav", agent_name="e2e-strict", org="harbor"
+            )
+        assert strict.alive
+
+        loop_thread.run(own.start())  # back, on the same address
+        result = await call(
+            livekit, QUESTION, output=tmp_path / "2.wav", agent_name="e2e-strict", org="harbor"
+        )
+        assert FAQS["harbor"][0]["answer"] in agent_lines(result)
+        assert (strict.call_in(result.room or "") or {}).get("config_source") == "backend"
+    finally:
+        loop_thread.run(own.stop())

@@ -154,13 +154,15 @@ class BackendServer:
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> BackendServer:
+        """Listen (again, on the same port after a ``stop``)."""
+        self._closing.clear()
         app = web.Application()
         app.router.add_get(PROVIDERS_PATH, self._handle)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, 0)
+        site = web.TCPSite(self._runner, HOST, self.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         return self
