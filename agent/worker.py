@@ -35,9 +35,12 @@ def build_server() -> AgentServer:
     if env.get("AGENT_HTTP_PORT", "").strip():
         options["port"] = int(env_float(env, "AGENT_HTTP_PORT", 0))
     if max_calls := int(env_float(env, "MAX_CONCURRENT_CALLS", 0)):
-        # full at exactly max_calls: livekit reports the worker full (and turns jobs away)
-        # once load reaches the threshold
+        # Full at exactly max_calls: livekit reports the worker full (and turns jobs away)
+        # once load reaches the threshold. Before a job shows up as active, livekit counts
+        # each accepted one as threshold / num_idle_processes; with one idle runner per
+        # call slot, two dispatches arriving together cannot both take the last slot.
         options["load_threshold"] = (max_calls - 0.5) / max_calls
+        options["num_idle_processes"] = max_calls
     server = AgentServer(
         setup_fnc=prewarm,
         job_executor_type=_executor_type(),

@@ -188,6 +188,11 @@ class Worker:
         wait_until(available, timeout, f"worker {self.name} to be available")
 
     @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -8,6 +8,7 @@ import signal
 import uuid
 from pathlib import Path
 
+from agent.caller import CallFailed
 from agent.transcript import CallResult
 from tests.e2e.conftest import FAQS, backend_env, call
 from tests.e2e.rig import LiveKitServer, Worker, Workers, wait_until
@@ -108,13 +109,11 @@ async def test_sigkill_mid_call_the_next_call_succeeds_on_the_other_worker(
     )
     victim = await wait_served(room, pool)
     survivor = next(w for w in pool if w is not victim)
-    await asyncio.to_thread(  # mid-call: the agent is in the room, talking with the caller
+    await asyncio.to_thread(  # mid-call: the agent has heard the caller's first question
         victim.wait_for_log,
-        lambda r: (
-            r.get("message") == "RoomIO linked to participant" and r.get("lk.pii.room_name") == room
-        ),
-        20,
-        "the agent in the room",
+        lambda r: str(r.get("message", "")).startswith("Processing audio"),
+        30,
+        "the agent transcribing the caller",
     )
     victim.signal(signal.SIGKILL)
     assert victim.process is not None
@@ -125,7 +124,10 @@ async def test_sigkill_mid_call_the_next_call_succeeds_on_the_other_worker(
     )
     assert serving(after, pool) is survivor
     assert answers(after) == 1
-    # the killed call ends (the agent is gone) within its bound; nothing else went down
-    cut = await doomed
-    assert answers(cut) < 2
+    # the killed call ends within its bound (the agent is gone, or the caller gives up on
+    # it); nothing else went down
+    (cut,) = await asyncio.gather(doomed, return_exceptions=True)
+    assert isinstance(cut, (CallResult, CallFailed)), cut
+    if isinstance(cut, CallResult):
+        assert answers(cut) < 2
     assert survivor.alive

@@ -1,0 +1,202 @@
+"""Real rooms: voice-to-voice through a LiveKit server (at the caller, over WebRTC) beside
+``simulate`` for the same utterances, and the worker's memory, CPU and voice-to-voice with
+1, 2 and 4 concurrent local calls under each job executor (``thread``, ``process``).
+
+Needs the server binary (``make livekit-server``); without it the section reports that and
+measures nothing. Run directly with ``python -m tests.bench.bench_rooms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from agent.caller import CallOptions, place_call
+from agent.simulate import simulate_call
+from agent.transcript import CallResult, say
+from providers.loader import ProviderLoader
+from providers.settings import LoaderSettings
+from tests.bench.bench_voice import QUESTIONS, _p95, _row
+from tests.e2e.rig import API_KEY, API_SECRET, SERVER_BIN, LiveKitServer, Worker
+
+AGENT = "bench-agent"
+TURNS = 5
+CONCURRENCY = (1, 2, 4)
+EXECUTORS = ("thread", "process")
+CALL_TURNS = 3
+"""Questions per call in the concurrency runs."""
+TIMEOUT = 180.0
+
+Row = dict[str, Any]
+
+
+def _env(faq: Path, executor: str) -> dict[str, str]:
+    return {
+        "AGENT_NAME": AGENT,
+        "DEFAULT_ORGANIZATION_ID": "bench",
+        "STT_PROVIDER": "whisper",
+        "STT_FALLBACK": "",
+        "LLM_PROVIDER": "offline",
+        "TTS_PROVIDER": "piper",
+        "TTS_FALLBACK": "",
+        "AGENT_GREETING": "",
+        "AGENT_FAQ_FILE": str(faq),
+        "JOB_EXECUTOR": executor,
+        # count-based load: livekit's default (CPU, full at 0.7) turns calls away on 2 cores
+        "MAX_CONCURRENT_CALLS": str(max(CONCURRENCY)),
+    }
+
+
+class _Sampler:
+    """Samples a worker's process tree: peak resident memory and CPU seconds used."""
+
+    def __init__(self, pid: int) -> None:
+        self._root = psutil.Process(pid)
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._cpu0 = self._cpu()
+        self._t0 = time.monotonic()
+
+    def _tree(self) -> list[psutil.Process]:
+        return [self._root, *self._root.children(recursive=True)]
+
+    def _cpu(self) -> float:
+        total = 0.0
+        for p in self._tree():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for p in self._tree():
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            self.peak_rss = max(self.peak_rss, self.rss())
+
+    def __enter__(self) -> _Sampler:
+        self._cpu0, self._t0 = self._cpu(), time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.cpu_seconds = self._cpu() - self._cpu0
+        self.wall = time.monotonic() - self._t0
+
+
+async def _calls(
+    server: LiveKitServer, n: int, sentences: list[str], out: Path
+) -> list[CallResult]:
+    frames = await say(sentences)
+
+    async def one(i: int) -> CallResult:
+        opts = CallOptions(
+            url=server.url,
+            api_key=API_KEY,
+            api_secret=API_SECRET,
+            agent_name=AGENT,
+            output=out / f"call-{n}-{i}.wav",
+            timeout=TIMEOUT - 10,
+        )
+        return await place_call(opts, frames)
+
+    return list(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), TIMEOUT))
+
+
+async def _simulated(faq: Path, sentences: list[str], out: Path) -> CallResult:
+    import os
+
+    env = _env(faq, "thread")
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    loader = ProviderLoader(LoaderSettings())
+    try:
+        return await simulate_call(
+            job_metadata="",
+            caller_audio=await say(sentences),
+            output=out / "simulated.wav",
+            loader=loader,
+            timeout=TIMEOUT,
+        )
+    finally:
+        await loader.aclose()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _v2v_rows(prefix: str, values: list[float]) -> list[Row]:
+    if not values:
+        return [_row(f"{prefix}_turns", 0, "turns")]
+    return [
+        _row(f"{prefix}_median", statistics.median(values), "s"),
+        _row(f"{prefix}_p95", _p95(values), "s"),
+        _row(f"{prefix}_turns", len(values), "turns"),
+    ]
+
+
+def run() -> list[Row]:
+    if not SERVER_BIN.exists():
+        print(f"[bench_rooms] skipped: no {SERVER_BIN}; run `make livekit-server`")
+        return []
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        faq = work / "faq.json"
+        faq.write_text(json.dumps([{"question": q, "answer": a} for q, a in QUESTIONS]))
+        sentences = [QUESTIONS[i % len(QUESTIONS)][0] for i in range(TURNS)]
+        server = LiveKitServer(work / "livekit.log").start()
+        try:
+            simulated = asyncio.run(_simulated(faq, sentences, work))
+            rows += _v2v_rows("simulate_voice_to_voice", simulated.voice_to_voice())
+            for executor in EXECUTORS:
+                worker = Worker(server, work, executor, **_env(faq, executor)).start()
+                try:
+                    rows.append(
+                        _row(f"{executor}_idle_rss", _Sampler(worker.pid).rss() / 2**20, "MiB")
+                    )
+                    if executor == "thread":
+                        (room,) = asyncio.run(_calls(server, 1, sentences, work))
+                        rows += _v2v_rows("room_voice_to_voice", room.voice_to_voice())
+                    for n in CONCURRENCY:
+                        with _Sampler(worker.pid) as s:
+                            results = asyncio.run(_calls(server, n, sentences[:CALL_TURNS], work))
+                        v2v = [v for r in results for v in r.voice_to_voice()]
+                        rows += _v2v_rows(f"{executor}_{n}_calls_voice_to_voice", v2v)
+                        rows += [
+                            _row(f"{executor}_{n}_calls_peak_rss", s.peak_rss / 2**20, "MiB"),
+                            _row(f"{executor}_{n}_calls_cpu", 100 * s.cpu_seconds / s.wall, "%"),
+                        ]
+                        worker.wait_available()
+                finally:
+                    worker.stop()
+        finally:
+            server.stop()
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(json.dumps(row))
