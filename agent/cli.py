@@ -1,5 +1,6 @@
-"""``python -m agent``: our own subcommands (``providers``, ``simulate``), everything else
-handed to livekit's CLI (``dev``, ``start``, ``console``, ``connect``, ``download-files``)."""
+"""``python -m agent``: our own subcommands (``providers``, ``simulate``, ``call``), everything
+else handed to livekit's CLI (``dev``, ``start``, ``console``, ``connect``,
+``download-files``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,22 @@ No server at hand? `make demo` (python -m agent simulate) runs a whole call with
 
 _NEEDS_SERVER = {"dev", "start", "connect"}
 
+USAGE = """\
+usage: python -m agent COMMAND [options]      (COMMAND --help for its options)
+
+Our commands:
+  providers   the resolved provider chains of an organization; --check probes each one
+  simulate    a whole call with no LiveKit server: caller audio from a file or Piper
+  call        a caller for a running worker, through a LiveKit server, over WebRTC
+
+livekit's commands (its CLI):
+  start       run the worker in production mode (what deployments and the tests run)
+  dev         run the worker with a file watcher (make dev-local)
+  console     talk to the agent with this machine's microphone and speaker
+  connect     join one existing room
+  download-files  fetch the plugins' model files
+"""
+
 
 def livekit_reachable(url: str, timeout: float = 2.0) -> bool:
     parsed = urlparse(url)
@@ -38,6 +55,9 @@ def livekit_reachable(url: str, timeout: float = 2.0) -> bool:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else ""
+    if command in ("", "-h", "--help", "help"):
+        print(USAGE)
+        raise SystemExit(0 if command else 2)
     if command == "providers":
         from .providers_cmd import main as providers_main
 

@@ -124,3 +124,32 @@ async def test_dev_without_livekit_server_says_how_to_start_one() -> None:
     assert code == 1
     assert "livekit-server --dev" in err and "devkey" in err
     assert "Traceback" not in err
+
+
+async def test_help_lists_our_commands_and_livekits() -> None:
+    code, out, _ = await run_agent("--help", env={})
+    assert code == 0
+    for command in ("providers", "simulate", "call", "start", "dev", "console"):
+        assert f"\n  {command} " in out, command
+
+
+async def test_call_without_a_server_says_so_in_one_line() -> None:
+    from tests.servers import free_port
+
+    env = {"LIVEKIT_URL": f"ws://127.0.0.1:{free_port()}", "AGENT_NAME": "x"}
+    code, out, err = await run_agent("call", "--say", "Hello there.", env=env)
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"call: no LiveKit server at {env['LIVEKIT_URL']}: start one (`make livekit-server`, "
+        "then `.bin/livekit-server --dev`) or set LIVEKIT_URL"
+    ]
+    assert out == ""
+
+
+async def test_call_rejects_a_bad_org_before_sending_anything() -> None:
+    code, _, err = await run_agent("call", "--org", "../etc", "--say", "Hi.", env={})
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "call: --org '../etc' is not a valid organization id "
+        "(letters, digits and ._:@- only, at most 128 characters)"
+    ]

@@ -126,6 +126,9 @@ def backend_env(backend: BackendServer, **env: str) -> dict[str, str]:
         "STT_PROVIDER": "whisper",
         "LLM_PROVIDER": "offline",
         "TTS_PROVIDER": "piper",
+        # count-based load: livekit's default (machine-wide CPU, full at 0.7) turns calls
+        # away on 2 cores while this very process transcribes what a caller heard
+        "MAX_CONCURRENT_CALLS": "4",
         **env,
     }
 

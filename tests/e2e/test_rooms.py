@@ -225,3 +225,15 @@ async def test_backend_only_with_the_backend_down_refuses_then_recovers(
         assert (strict.call_in(result.room or "") or {}).get("config_source") == "backend"
     finally:
         loop_thread.run(own.stop())
+
+
+async def test_a_call_to_an_agent_name_no_worker_has_says_so(
+    livekit: LiveKitServer, worker: Worker, tmp_path: Path
+) -> None:
+    with pytest.raises(CallFailed) as failed:
+        await call(
+            livekit, QUESTION, output=tmp_path / "x.wav", agent_name="nobody", join_timeout=5
+        )
+    assert str(failed.value).startswith(
+        "no worker took the call within 5 s: is a worker running with AGENT_NAME=nobody"
+    )
