@@ -53,6 +53,8 @@ TURN_TIMEOUT = 20.0
 CALL_TIMEOUT = 120.0
 CALLER_PAUSE = 0.3
 SILENCE_GAP = 2.5
+GREETING_GRACE = 2.0
+"""How long a listening agent may take to start its greeting."""
 TAIL_SECONDS = 0.5
 """Recorded after the last answer, so the end of the agent's audio is in the WAV."""
 
@@ -303,12 +305,11 @@ async def _converse(
     await side.room.local_participant.publish_track(
         track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     )
-    greeting_expected = True  # the caller can't know; waiting for "listening" is cheap
     caller_turns: list[CallerTurn] = []
 
     async def before_turn(index: int) -> None:
         since = caller_turns[index - 1].speech_end if index else 0.0
-        if options.wait_for_agent and (index or greeting_expected):
+        if options.wait_for_agent and (index or await _greets(side)):
             if not await side.wait(lambda: side.answered_since(since), options.turn_timeout):
                 logger.warning("agent did not answer in time", extra={"turn": index})
             await asyncio.sleep(CALLER_PAUSE)
@@ -360,6 +361,13 @@ async def _converse(
         completed=completed,
         room=room_name,
     )
+
+
+async def _greets(side: _Room) -> bool:
+    """Whether the agent opens with a greeting: the caller cannot see the org's persona, so
+    it watches the agent's state — once listening, a greeting starts within a moment."""
+    await side.wait(lambda: side.state != "initializing", GREETING_GRACE * 4)
+    return await side.wait(lambda: bool(side.spoke_at), GREETING_GRACE)
 
 
 async def _await_agent(

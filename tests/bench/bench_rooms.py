@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -162,17 +163,19 @@ def run() -> list[Row]:
         print(f"[bench_rooms] skipped: no {SERVER_BIN}; run `make livekit-server`")
         return []
     rows: list[Row] = []
+    logs = Path("bench-results/rooms-logs")
+    logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         faq = work / "faq.json"
         faq.write_text(json.dumps([{"question": q, "answer": a} for q, a in QUESTIONS]))
         sentences = [QUESTIONS[i % len(QUESTIONS)][0] for i in range(TURNS)]
-        server = LiveKitServer(work / "livekit.log").start()
+        server = LiveKitServer(logs / "livekit.log").start()
         try:
             simulated = asyncio.run(_simulated(faq, sentences, work))
             rows += _v2v_rows("simulate_voice_to_voice", simulated.voice_to_voice())
             for executor in EXECUTORS:
-                worker = Worker(server, work, executor, **_env(faq, executor)).start()
+                worker = Worker(server, logs, executor, **_env(faq, executor)).start()
                 try:
                     rows.append(
                         _row(f"{executor}_idle_rss", _Sampler(worker.pid).rss() / 2**20, "MiB")
@@ -189,6 +192,7 @@ def run() -> list[Row]:
                             _row(f"{executor}_{n}_calls_peak_rss", s.peak_rss / 2**20, "MiB"),
                             _row(f"{executor}_{n}_calls_cpu", 100 * s.cpu_seconds / s.wall, "%"),
                         ]
+                        print(f"[bench_rooms] {rows[-5:]}", file=sys.stderr, flush=True)
                         worker.wait_available()
                 finally:
                     worker.stop()

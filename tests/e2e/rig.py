@@ -183,7 +183,8 @@ class Worker:
                 for r in self.records()
                 if str(r.get("message", "")).startswith("worker is ")
             ]
-            return self.active_jobs() == 0 and bool(states) and "below capacity" in states[-1]
+            # no status line yet: it never was full
+            return self.active_jobs() == 0 and (not states or "below capacity" in states[-1])
 
         wait_until(available, timeout, f"worker {self.name} to be available")
 
