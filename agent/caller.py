@@ -234,7 +234,7 @@ async def place_call(options: CallOptions, caller_audio: list[rtc.AudioFrame]) -
     if not livekit_reachable(options.url):
         raise CallFailed(
             f"no LiveKit server at {options.url}: start one (`make livekit-server`, then "
-            "`.bin/livekit-server --dev`) or set LIVEKIT_URL"
+            "`make livekit-dev`) or set LIVEKIT_URL"
         )
     room_name = options.room or f"call-{uuid.uuid4().hex[:10]}"
     identity = options.identity or f"caller-{uuid.uuid4().hex[:6]}"

@@ -14,7 +14,8 @@ LIVEKIT_HINT = """\
 No LiveKit server is reachable at {url}.
 Start one for development and point the worker at it:
 
-    livekit-server --dev          # https://docs.livekit.io/home/self-hosting/local/
+    make livekit-server           # once: builds the server from its Go module into .bin/
+    make livekit-dev              # runs it: ws://127.0.0.1:7880, devkey / secret
     export LIVEKIT_URL=ws://localhost:7880 LIVEKIT_API_KEY=devkey LIVEKIT_API_SECRET=secret
 
 No server at hand? `make demo` (python -m agent simulate) runs a whole call without one.
@@ -32,7 +33,7 @@ Our commands:
 
 livekit's commands (its CLI):
   start       run the worker in production mode (what deployments and the tests run)
-  dev         run the worker with a file watcher (make dev-local)
+  dev         run the worker with development defaults (make dev-local)
   console     talk to the agent with this machine's microphone and speaker
   connect     join one existing room
   download-files  fetch the plugins' model files
@@ -55,6 +56,9 @@ def livekit_reachable(url: str, timeout: float = 2.0) -> bool:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else ""
+    if os.environ.get("LIVEKIT_API_SECRET", "secret") == "secret":
+        # livekit-server --dev's well-known secret is short on purpose; say nothing about it
+        warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
     if command in ("", "-h", "--help", "help"):
         print(USAGE)
         raise SystemExit(0 if command else 2)

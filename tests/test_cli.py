@@ -122,7 +122,7 @@ async def test_providers_check_exits_1_when_a_kind_is_down() -> None:
 async def test_dev_without_livekit_server_says_how_to_start_one() -> None:
     code, _, err = await run_agent("dev", env={"LIVEKIT_URL": "ws://127.0.0.1:9"})
     assert code == 1
-    assert "livekit-server --dev" in err and "devkey" in err
+    assert "make livekit-dev" in err and "devkey" in err
     assert "Traceback" not in err
 
 
@@ -141,7 +141,7 @@ async def test_call_without_a_server_says_so_in_one_line() -> None:
     assert code == 1
     assert err.strip().splitlines() == [
         f"call: no LiveKit server at {env['LIVEKIT_URL']}: start one (`make livekit-server`, "
-        "then `.bin/livekit-server --dev`) or set LIVEKIT_URL"
+        "then `make livekit-dev`) or set LIVEKIT_URL"
     ]
     assert out == ""
 
