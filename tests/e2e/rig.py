@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +29,7 @@ from tests.servers import HOST, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_BIN = Path(os.environ.get("LIVEKIT_SERVER_BIN", ROOT / ".bin" / "livekit-server"))
+REDIS_BIN = shutil.which("redis-server") or "redis-server"
 API_KEY = "devkey"
 API_SECRET = "secret"
 BACKEND_KEY = "e2e-internal-key"
@@ -120,6 +123,41 @@ class LiveKitServer:
         try:
             with urllib.request.urlopen(f"http://{HOST}:{self.port}/", timeout=1) as r:
                 return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+@dataclass
+class RedisServer:
+    """Debian's ``redis-server`` on 127.0.0.1, in memory only: the bus LiveKit nodes share."""
+
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def start(self, timeout: float = 15) -> RedisServer:
+        args = ["--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [REDIS_BIN, *args],
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(self._ready, timeout, f"redis-server on {self.address}")
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection((HOST, self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
         except OSError:
             return False
 
