@@ -48,12 +48,13 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     chains = build_chains(org, vad=vad)
     # this org's local models (usually loaded at prewarm already), off the event loop
     await asyncio.to_thread(load_models, org, chains.providers)
+    turns = TurnSettings.from_env()
     session: AgentSession[None] = AgentSession(
         stt=chains.stt,
         llm=chains.llm,
         tts=chains.tts,
         vad=vad,
-        turn_handling=TurnSettings.from_env().turn_handling(),
+        turn_handling=turns.turn_handling(),
     )
     logger.info(
         "call configured",
@@ -64,6 +65,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
             "config_source": org.source.value,
             "version": org.version,
             **{kind.value: names for kind, names in chains.providers.items()},
+            **turns.describe(),
         },
     )
     return Call(ref, org, chains, session, Agent(instructions=org.agent.instructions))

@@ -11,6 +11,12 @@ livekit's defaults are 0.55 s / 0.5 s / 3.0 s. Ours are shorter — measured wit
 ``make bench`` on the local stack (README, Benchmarks) — and safe because a sentence that
 sounds unfinished still gets the longer wait. Too short a silence cuts callers off at a
 breath; raise ``VAD_MIN_SILENCE`` for slow speakers.
+
+Which model judges "unfinished" is explicit (``TURN_DETECTOR``): left to itself, livekit
+picks its LiveKit Cloud detector under ``dev`` and its local one under ``start``, and
+interruptions go to a LiveKit Cloud model when it can reach one — so an offline worker
+first tries the network on every call. Ours defaults to the local audio model
+(``turn-detector-v1-mini``, on this machine) and VAD interruptions: nothing leaves it.
 """
 
 from __future__ import annotations
@@ -19,9 +25,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from typing import Any, Literal
+
 from livekit.agents.voice.turn import TurnHandlingOptions
 
 from providers.settings import env_float
+
+TurnDetectorChoice = Literal["local", "cloud", "vad", "auto"]
+InterruptionChoice = Literal["vad", "adaptive", "auto"]
+_DETECTORS: tuple[TurnDetectorChoice, ...] = ("local", "cloud", "vad", "auto")
+_INTERRUPTIONS: tuple[InterruptionChoice, ...] = ("vad", "adaptive", "auto")
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,13 @@ class TurnSettings:
     vad_min_silence: float = 0.3
     endpointing_min_delay: float = 0.3
     endpointing_max_delay: float = 1.5
+    turn_detector: TurnDetectorChoice = "local"
+    """``local``: livekit's audio end-of-turn model on this machine; ``cloud``: its LiveKit
+    Cloud model (local model if unreachable); ``vad``: no model, silence only; ``auto``:
+    livekit's own pick."""
+    interruption: InterruptionChoice = "vad"
+    """``vad``: the caller's speech interrupts; ``adaptive``: LiveKit Cloud's model tells a
+    real interruption from a backchannel; ``auto``: livekit's own pick."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TurnSettings:
@@ -38,12 +58,39 @@ class TurnSettings:
             vad_min_silence=env_float(env, "VAD_MIN_SILENCE", d.vad_min_silence),
             endpointing_min_delay=env_float(env, "ENDPOINTING_MIN_DELAY", d.endpointing_min_delay),
             endpointing_max_delay=env_float(env, "ENDPOINTING_MAX_DELAY", d.endpointing_max_delay),
+            turn_detector=_choice(env, "TURN_DETECTOR", _DETECTORS, d.turn_detector),
+            interruption=_choice(env, "INTERRUPTION_MODE", _INTERRUPTIONS, d.interruption),
         )
 
     def turn_handling(self) -> TurnHandlingOptions:
-        return {
+        options: TurnHandlingOptions = {
             "endpointing": {
                 "min_delay": self.endpointing_min_delay,
                 "max_delay": max(self.endpointing_max_delay, self.endpointing_min_delay),
             }
         }
+        if self.turn_detector != "auto":
+            options["turn_detection"] = self._detector()
+        if self.interruption != "auto":
+            options["interruption"] = {"mode": self.interruption}
+        return options
+
+    def _detector(self) -> Any:
+        if self.turn_detector == "vad":
+            return "vad"
+        from livekit.agents.inference import TurnDetector
+
+        return TurnDetector(version="v1-mini" if self.turn_detector == "local" else "v1")
+
+    def describe(self) -> dict[str, str]:
+        """For the per-call log line: what decides the end of a caller's turn."""
+        return {"turn_detector": self.turn_detector, "interruption": self.interruption}
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[Any, ...], default: Any) -> Any:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise ValueError(f"{name}={raw!r}: use one of {', '.join(allowed)}")
+    return raw

@@ -18,6 +18,7 @@ from providers.settings import env_float
 
 from .call import entrypoint
 from .prewarm import prewarm
+from .turns import TurnSettings
 
 
 def _executor_type() -> JobExecutorType:
@@ -31,6 +32,10 @@ def _executor_type() -> JobExecutorType:
 def build_server() -> AgentServer:
     import_plugins()  # on the main thread: livekit refuses to register plugins on a job thread
     env = os.environ
+    try:
+        TurnSettings.from_env(env)  # a bad setting stops the worker now, not every call
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     options: dict[str, Any] = {}
     if env.get("AGENT_HTTP_PORT", "").strip():
         options["port"] = int(env_float(env, "AGENT_HTTP_PORT", 0))

@@ -181,3 +181,30 @@ def test_vad_silence_setting_reaches_silero(monkeypatch: pytest.MonkeyPatch) -> 
         assert shared_vad()._opts.min_silence_duration == 0.42
     finally:
         shared_vad.cache_clear()
+
+
+async def test_turn_detection_is_local_unless_asked_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from livekit.agents.inference import TurnDetector
+
+    loader = ProviderLoader(LoaderSettings())
+    try:
+        with fake_job_context() as ctx:
+            call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
+        detector = call.session.turn_detection
+        assert isinstance(detector, TurnDetector) and detector.model == "turn-detector-v1-mini"
+        assert call.session.options.turn_handling["interruption"]["mode"] == "vad"
+
+        monkeypatch.setenv("TURN_DETECTOR", "vad")
+        monkeypatch.setenv("INTERRUPTION_MODE", "adaptive")
+        with fake_job_context() as ctx:
+            call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
+        assert call.session.turn_detection == "vad"
+        assert call.session.options.turn_handling["interruption"]["mode"] == "adaptive"
+
+        monkeypatch.setenv("TURN_DETECTOR", "smart")
+        with fake_job_context() as ctx, pytest.raises(ValueError, match="TURN_DETECTOR='smart'"):
+            await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
+    finally:
+        await loader.aclose()
