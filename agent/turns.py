@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-
 from typing import Any, Literal
 
 from livekit.agents.voice.turn import TurnHandlingOptions
