@@ -1,46 +1,122 @@
 """The offline responder: the last link of every LLM chain.
 
-It is not a language model. It answers from the organization's FAQ by keyword overlap with
-the caller's last message, or says politely that it cannot help right now. It needs no
-network and no model, so when every real LLM of a chain is down the caller still hears a
-sensible sentence instead of silence.
+It is not a language model and never invents a fact: every answer it gives is an FAQ
+answer of the organization, or one of a few fixed small-talk lines. It needs no network and
+no model, so when every real LLM of a chain is down (or on the local stack) the caller still
+has a conversation:
+
+- greetings, thanks, goodbyes and "okay" get a short reply;
+- a sentence that asks several things ("what are your hours, and do you have parking?")
+  gets every matching FAQ answer, in the order asked;
+- matching tolerates word forms ("park" ~ "parking"), small STT slips ("park in" ~
+  "parking", "adress" ~ "address") and the synonyms an FAQ entry lists (``keywords``);
+- when nothing matches it says what it can help with, instead of sounding broken.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from livekit.agents import APIConnectOptions, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import shortuuid
 
-DEFAULT_REPLY = "I'm sorry, I can't help with that right now. Please try again a little later."
+GREETING_REPLY = "Hello! How can I help you?"
+THANKS_REPLY = "You're welcome. Is there anything else I can help you with?"
+GOODBYE_REPLY = "Thank you for calling. Goodbye!"
+ACK_REPLY = "Sure. Is there anything else I can help you with?"
+NO_FAQ_REPLY = "I'm sorry, I can't answer questions right now. Please call again a little later."
 
 _WORD = re.compile(r"[a-z0-9']+")
+_CLAUSES = re.compile(r"[.?!;,]+|\b(?:and|also|plus|then)\b")
 _STOP_WORDS = frozenset(
-    "a an and are at be can could do does for from have how i in is it me my of on or "
-    "our please the there to we what when where which who why will with would you your "
-    "hi hello hey tell about".split()
+    "a an and are at be been can could do does did for from have has how i in is it me my "
+    "of on or our please the there to we what when where which who why will with would you "
+    "your tell about any some this that these those get give know like want need just "
+    "also much many more so if am was were us".split()
 )
+_GREETINGS = frozenset("hi hello hey hiya morning afternoon evening good there".split())
+_THANKS = frozenset("thank thanks cheers appreciate".split())
+_GOODBYES = frozenset("bye goodbye farewell".split())
+_ACKS = frozenset("ok okay alright right great fine sure yes yeah good perfect".split())
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+
+def stem(word: str) -> str:
+    """A crude stem: 'parking' ~ 'park', 'hours' ~ 'hour', 'cancelled' ~ 'cancel'."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiou":
+                word = word[:-1]  # cancell -> cancel, stopp -> stop
+            break
+    return word
+
+
+def words(text: str) -> list[str]:
+    return [w.strip("'") for w in _WORD.findall(text.lower()) if w.strip("'")]
 
 
 def keywords(text: str) -> set[str]:
-    """Lower-cased content words with a crude plural/verb 's' strip, so 'hours' ~ 'hour'."""
-    words = (w.strip("'") for w in _WORD.findall(text.lower()))
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words} - _STOP_WORDS
+    """Stems of the content words of ``text``."""
+    return {stem(w) for w in words(text) if w not in _STOP_WORDS}
+
+
+def _near(a: str, b: str) -> bool:
+    """Within one edit, for words long enough that one edit is a slip, not another word."""
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + (len(a) == len(b)) :] == b[i + 1 :]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    question: str
+    answer: str
+    stems: frozenset[str]
+    raw: frozenset[str]
+    """Unstemmed content words, for slips that split a word ('park in')."""
+
+    def score(self, clause: list[str]) -> int:
+        content = [w for w in clause if w not in _STOP_WORDS]
+        found = {s for s in map(stem, content) if s in self.stems}
+        for w in content:
+            if stem(w) not in found and any(_near(w, r) for r in self.raw):
+                found.add(stem(w))
+        for a, b in zip(clause, clause[1:], strict=False):  # "park in" -> "parkin"
+            joined = a + b
+            if any(_near(joined, r) for r in self.raw if len(r) >= 6):
+                found.add(joined)
+        return len(found)
 
 
 class OfflineLLM(llm.LLM[None]):
     def __init__(
         self,
         *,
-        faq: Iterable[tuple[str, str]] = (),
-        fallback_reply: str = DEFAULT_REPLY,
+        faq: Iterable[tuple[str, str] | tuple[str, str, Sequence[str]]] = (),
+        fallback_reply: str | None = None,
     ) -> None:
+        """``faq``: (question, answer) or (question, answer, synonyms). ``fallback_reply``:
+        what to say when nothing matches; by default it names what it can answer."""
         super().__init__()
-        self._faq = [(keywords(q), a) for q, a in faq]
-        self._fallback_reply = fallback_reply
+        self._faq: list[_Entry] = []
+        for item in faq:
+            question, answer = item[0], item[1]
+            extra = " ".join(item[2]) if len(item) > 2 else ""
+            text = f"{question} {extra}"
+            raw = frozenset(w for w in words(text) if w not in _STOP_WORDS)
+            self._faq.append(_Entry(question, answer, frozenset(map(stem, raw)), raw))
+        self._fallback_reply = fallback_reply or _what_i_can_do(self._faq)
 
     @property
     def model(self) -> str:
@@ -50,15 +126,32 @@ class OfflineLLM(llm.LLM[None]):
     def provider(self) -> str:
         return "offline"
 
-    def answer(self, question: str) -> str:
-        """The FAQ answer sharing the most keywords with ``question``, else the fallback."""
-        asked = keywords(question)
-        best, best_score = self._fallback_reply, 0
-        for keys, reply in self._faq:
-            score = len(asked & keys)
-            if score > best_score:
-                best, best_score = reply, score
-        return best
+    def answer(self, message: str) -> str:
+        """Every FAQ answer the message asks for, in order; else small talk; else what it
+        can help with."""
+        clauses = [words(c) for c in _CLAUSES.split(message.lower())]
+        clauses = [c for c in clauses if c]
+        answers: list[str] = []
+        for clause in clauses:
+            best, best_score = None, 0
+            for entry in self._faq:
+                score = entry.score(clause)
+                if score > best_score:
+                    best, best_score = entry, score
+            if best is not None and best.answer not in answers:
+                answers.append(best.answer)
+        if answers:
+            return " ".join(answers)
+        said = {w for c in clauses for w in c}
+        if said & _GOODBYES:
+            return GOODBYE_REPLY
+        if said & _THANKS:
+            return THANKS_REPLY
+        if said and said <= _GREETINGS | _STOP_WORDS:
+            return GREETING_REPLY
+        if said and said <= _ACKS | _GREETINGS | _STOP_WORDS:
+            return ACK_REPLY
+        return self._fallback_reply
 
     def chat(
         self,
@@ -71,6 +164,14 @@ class OfflineLLM(llm.LLM[None]):
         extra_kwargs: NotGivenOr[dict[str, object]] = NOT_GIVEN,
     ) -> OfflineStream:
         return OfflineStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
+
+
+def _what_i_can_do(faq: Sequence[_Entry]) -> str:
+    if not faq:
+        return NO_FAQ_REPLY
+    asks = [e.question.split("?")[0].strip().rstrip(".").lower() for e in faq[:3]]
+    listed = asks[0] if len(asks) == 1 else ", ".join(asks[:-1]) + f", or {asks[-1]}"
+    return f"I'm sorry, I don't have an answer to that. I can answer questions like: {listed}."
 
 
 class OfflineStream(llm.LLMStream):

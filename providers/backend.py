@@ -45,6 +45,7 @@ class WirePersona(_Camel):
     instructions: str | None = None
     greeting: str | None = None
     faq: list[FaqEntry] = Field(default_factory=list)
+    fallback: str | None = None
 
 
 class WireResponse(_Camel):
@@ -149,4 +150,5 @@ def _parse_persona(raw: Any, org_id: str) -> AgentPersona:
         instructions=wire.instructions or default.instructions,
         greeting=wire.greeting,
         faq=tuple(wire.faq),
+        fallback=wire.fallback,
     )

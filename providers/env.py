@@ -80,6 +80,7 @@ def env_persona(environ: Mapping[str, str] | None = None) -> AgentPersona:
         instructions=env.get("AGENT_INSTRUCTIONS") or defaults.instructions,
         greeting=env.get("AGENT_GREETING") or None,
         faq=faq,
+        fallback=env.get("AGENT_FALLBACK_REPLY") or None,
     )
 
 
@@ -91,7 +92,7 @@ def load_faq_file(path: Path) -> tuple[FaqEntry, ...]:
         reason = e.strerror if isinstance(e, OSError) else type(e).__name__
         raise ConfigError(
             f"AGENT_FAQ_FILE={path}: cannot read it ({reason}); it must be a JSON list of "
-            '{"question": ..., "answer": ...} objects'
+            '{"question": ..., "answer": ..., "keywords": [...]} objects (keywords optional)'
         ) from None
 
 

@@ -390,7 +390,10 @@ def _anthropic(r: BuildRequest) -> Any:
 def _offline(r: BuildRequest) -> Any:
     from plugins.offline_llm import OfflineLLM
 
-    return OfflineLLM(faq=[(e.question, e.answer) for e in r.persona.faq])
+    return OfflineLLM(
+        faq=[(e.question, e.answer, e.keywords) for e in r.persona.faq],
+        fallback_reply=r.persona.fallback,
+    )
 
 
 # --- the table -------------------------------------------------------------------------

@@ -61,6 +61,9 @@ class FaqEntry(BaseModel):
 
     question: str
     answer: str
+    keywords: tuple[str, ...] = ()
+    """Other words callers use for this entry ("address", "directions"): the offline
+    responder matches them like the question's own words."""
 
 
 DEFAULT_INSTRUCTIONS = (
@@ -77,6 +80,9 @@ class AgentPersona(BaseModel):
     instructions: str = DEFAULT_INSTRUCTIONS
     greeting: str | None = None
     faq: tuple[FaqEntry, ...] = ()
+    fallback: str | None = None
+    """What the offline responder says when nothing in the FAQ matches (default: the
+    questions it can answer)."""
 
 
 class OrgProviders(BaseModel):
