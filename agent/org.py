@@ -19,6 +19,16 @@ from .log import logger
 MAX_METADATA_BYTES = 64 * 1024
 ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 """Safe to put in an HTTP header and a log line."""
+ORG_ID_RULE = "letters, digits and ._:@- only, at most 128 characters"
+
+
+def check_org_id(value: str, what: str) -> str:
+    """``value`` if it is a valid organization id, else ``ValueError`` naming ``what`` (the
+    flag or variable it came from) and the rule."""
+    if not ORG_ID.match(value):
+        raise ValueError(f"{what} {value!r} is not a valid organization id ({ORG_ID_RULE})")
+    return value
+
 
 OrgSource = Literal["dispatch", "room", "default", "none"]
 
@@ -38,12 +48,7 @@ def resolve_org(job_metadata: str, room_metadata: str, default_org: str | None) 
             org, version = parsed
             return OrgRef(org, source, version)  # type: ignore[arg-type]
     if default_org:
-        if not ORG_ID.match(default_org):
-            raise ValueError(
-                "DEFAULT_ORGANIZATION_ID is not a valid organization id "
-                "(letters, digits and ._:@- only, at most 128 characters)"
-            )
-        return OrgRef(default_org, "default")
+        return OrgRef(check_org_id(default_org, "DEFAULT_ORGANIZATION_ID"), "default")
     return OrgRef(None, "none")
 
 

@@ -19,6 +19,8 @@ from providers.probe import ProbeResult, probe_all
 from providers.registry import OFFLINE_LLM
 from providers.types import OrgProviders, ProviderConfig, ProviderKind
 
+from .org import check_org_id
+
 _SECRET_LIKE = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
 
 
@@ -124,5 +126,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--check", action="store_true", help="probe every provider")
     args = parser.parse_args(argv)
+    if args.org:
+        try:
+            source = (
+                "--org" if any(a.startswith("--org") for a in argv) else "DEFAULT_ORGANIZATION_ID"
+            )
+            check_org_id(args.org, source)
+        except ValueError as e:
+            print(f"providers: {e}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return asyncio.run(_run(args))

@@ -16,7 +16,7 @@ from typing import Any
 from livekit import rtc
 
 from .file_io import SAMPLE_RATE, CallerTurn, PlaybackSegment, resample
-from .org import ORG_ID
+from .org import check_org_id
 
 
 @dataclass
@@ -110,12 +110,7 @@ def job_metadata(args: argparse.Namespace) -> str:
             raise ValueError(f"--metadata is not JSON: {e}") from None
         return str(args.metadata)
     if args.org:
-        if not ORG_ID.match(args.org):
-            raise ValueError(
-                f"--org {args.org!r} is not a valid organization id "
-                "(letters, digits and ._:@- only, at most 128 characters)"
-            )
-        return json.dumps({"organizationId": args.org})
+        return json.dumps({"organizationId": check_org_id(args.org, "--org")})
     return ""
 
 

@@ -153,3 +153,13 @@ async def test_call_rejects_a_bad_org_before_sending_anything() -> None:
         "call: --org '../etc' is not a valid organization id "
         "(letters, digits and ._:@- only, at most 128 characters)"
     ]
+
+
+async def test_every_command_rejects_a_bad_org_with_the_rule() -> None:
+    for command in (["providers"], ["simulate", "--say", "Hi."], ["call", "--say", "Hi."]):
+        code, _, err = await run_agent(*command, "--org", "../etc", env={})
+        assert code == 2, command
+        assert err.strip().splitlines() == [
+            f"{command[0]}: --org '../etc' is not a valid organization id "
+            "(letters, digits and ._:@- only, at most 128 characters)"
+        ], command

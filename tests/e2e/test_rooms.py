@@ -30,6 +30,7 @@ from tests.e2e.rig import (
 from tests.servers.backend import BackendServer, provider_entry
 from tests.standins.elevenlabs import ElevenLabsStandin
 from tests.standins.faults import Fault
+from tests.standins.openai import OpenAIStandin
 
 QUESTION = "What are your opening hours?"
 
@@ -77,29 +78,49 @@ async def test_call_on_the_local_stack_is_heard(
 
 
 async def test_tenants_stay_apart_even_when_the_caller_claims_another_org(
-    livekit: LiveKitServer, worker: Worker, tmp_path: Path
+    livekit: LiveKitServer, worker: Worker, backend: BackendServer, tmp_path: Path
 ) -> None:
-    spoof = {"organizationId": "summit", "org": "summit"}
-    harbor, summit = await asyncio.gather(
-        call(
-            livekit,
-            QUESTION,
-            output=tmp_path / "harbor.wav",
-            org="harbor",
-            participant_attributes={"organizationId": "summit"},
-            participant_metadata=json.dumps(spoof),
-        ),
-        call(livekit, QUESTION, output=tmp_path / "summit.wav", org="summit"),
-    )
+    # summit runs its own LLM (a stand-in of the OpenAI API, with summit's key) before the
+    # offline responder; harbor runs the local stack only
+    summit_line = "Summit Dental opens every day at seven in the evening."
+    async with OpenAIStandin(reply=summit_line) as summit_llm:
+        entry = provider_entry(
+            "openai",
+            "llm",
+            priority=50,
+            config={"base_url": summit_llm.base_url, "model": "gpt-4o-mini"},
+            secrets={"apiKey": "summit-llm-key"},
+        )
+        payload = local_org("summit")
+        payload["providers"].insert(0, entry)
+        backend.set_org("summit", payload, version="7")
+        spoof = {"organizationId": "summit", "org": "summit"}
+        harbor, summit = await asyncio.gather(
+            call(
+                livekit,
+                QUESTION,
+                output=tmp_path / "harbor.wav",
+                org="harbor",
+                participant_attributes={"organizationId": "summit"},
+                participant_metadata=json.dumps(spoof),
+            ),
+            call(livekit, QUESTION, output=tmp_path / "summit.wav", org="summit"),
+        )
+        keys = set(summit_llm.api_keys_seen)
+    backend.set_org("summit", local_org("summit"), version="8")
+
+    assert keys == {"summit-llm-key"}, "another org's call reached summit's LLM, or no call did"
+    expected = {"harbor": FAQS["harbor"][0]["answer"], "summit": summit_line}
+    chains = {"harbor": ["offline"], "summit": ["openai", "offline"]}
     for org, result in (("harbor", harbor), ("summit", summit)):
         other = "summit" if org == "harbor" else "harbor"
         audio = await heard(result)
         assert_heard(audio, GREETINGS[org])
-        assert_heard(audio, FAQS[org][0]["answer"])
-        assert FAQS[other][0]["answer"] not in agent_lines(result)
+        assert_heard(audio, expected[org])
+        assert expected[other] not in agent_lines(result)
         configured = worker.call_in(result.room or "")
         assert configured is not None and configured["org"] == org
-        assert configured["org_from"] == "dispatch"
+        assert configured["org_from"] == "dispatch" and configured["llm"] == chains[org]
 
 
 async def test_config_push_by_version_takes_effect_on_the_next_call(
@@ -135,6 +156,7 @@ async def test_config_push_by_version_takes_effect_on_the_next_call(
 async def test_failover_in_a_real_room_the_caller_still_hears_the_answer(
     livekit: LiveKitServer, worker: Worker, backend: BackendServer, tmp_path: Path
 ) -> None:
+    healthy = await call(livekit, QUESTION, output=tmp_path / "healthy.wav", org="harbor")
     async with ElevenLabsStandin(fault=Fault.STATUS_500) as broken:
         entry = provider_entry(
             "elevenlabs",
@@ -158,6 +180,8 @@ async def test_failover_in_a_real_room_the_caller_still_hears_the_answer(
         if r.get("org") == "failing" and "elevenlabs" in str(r.get("from", ""))
     ]
     assert switches, "no failover from elevenlabs was logged"
+    # the added silence stays within the TTS first-audio budget (2 s) of a healthy call
+    assert result.voice_to_voice()[0] < healthy.voice_to_voice()[0] + 2.0
     assert "e2e-broken-key" not in worker.log_path.read_text()
 
 
