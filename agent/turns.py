@@ -1,8 +1,8 @@
 """Turn-taking settings: how long a caller's silence ends their turn.
 
 Between the caller's last word and the agent's first, three waits can add up:
-- Silero's silence (``VAD_MIN_SILENCE``) before speech counts as ended — also when a
-  non-streaming STT such as Whisper starts decoding;
+- Silero's silence (``VAD_MIN_SILENCE``) before speech counts as ended (a non-streaming
+  STT such as Whisper starts decoding earlier, see ``providers/early_stt.py``);
 - livekit's endpointing delay (``ENDPOINTING_MIN_DELAY``) before the turn is committed;
 - when livekit's end-of-turn model judges the sentence unfinished, up to
   ``ENDPOINTING_MAX_DELAY`` for the caller to go on.

@@ -9,6 +9,7 @@ kind left with no provider at all stops the job.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -16,6 +17,7 @@ from livekit.agents import llm, stt, tts, vad
 from pydantic import ValidationError
 
 from .backend import describe
+from .early_stt import DEFAULT_EARLY_DECODE, EarlyDecodeAdapter
 from .errors import (
     ConfigError,
     MissingSecretError,
@@ -28,6 +30,7 @@ from .health import HealthKeys, HealthRegistry, get_health
 from .llm_guard import GuardedLLM
 from .log import logger
 from .registry import OFFLINE_LLM, BuildRequest, ProviderSpec, get_spec
+from .settings import env_float
 from .stt_guard import GuardedSTT
 from .tts_chain import ChainMember, ChainTTS
 from .types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
@@ -135,16 +138,21 @@ def build_chains(
     vad: vad.VAD | None,
     health: HealthRegistry | None = None,
     failover: FailoverSettings | None = None,
+    early_decode: float | None = None,
 ) -> Chains:
-    """The three chains of one call. ``vad`` drives non-streaming STTs (StreamAdapter)."""
+    """The three chains of one call. ``vad`` drives non-streaming STTs, which start
+    decoding after ``early_decode`` seconds of silence (``STT_EARLY_DECODE``; 0: at the
+    VAD's end of speech, as livekit's ``StreamAdapter`` does)."""
     health = health or get_health()
     failover = failover or FailoverSettings.from_env()
+    if early_decode is None:
+        early_decode = env_float(os.environ, "STT_EARLY_DECODE", DEFAULT_EARLY_DECODE)
     skipped: list[str] = []
     stts = _build_kind(org, ProviderKind.STT, health, skipped)
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)
     ttss = _build_kind(org, ProviderKind.TTS, health, skipped)
     return Chains(
-        stt=_stt_chain(stts, vad, org.organization_id, health, failover),
+        stt=_stt_chain(stts, vad, org.organization_id, health, failover, early_decode),
         llm=_llm_chain(llms, org.organization_id, health, failover),
         tts=_tts_chain(ttss, org.organization_id, health, failover),
         providers={
@@ -166,13 +174,16 @@ def _stt_chain(
     org_id: str | None,
     health: HealthRegistry,
     failover: FailoverSettings,
+    early_decode: float,
 ) -> stt.STT[Any]:
     if vad_ is None and any(not s.capabilities.streaming for _, s in built):
         raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
     last = len(built) - 1
     wrapped: list[stt.STT[Any]] = []
     for i, (c, s) in enumerate(built):
-        if not s.capabilities.streaming:
+        if not s.capabilities.streaming and early_decode > 0:
+            wrapped.append(EarlyDecodeAdapter(stt=s, vad=vad_, after_silence=early_decode))  # type: ignore[arg-type]
+        elif not s.capabilities.streaming:
             wrapped.append(stt.StreamAdapter(stt=s, vad=vad_))  # type: ignore[arg-type]
         elif i < last and vad_ is not None:  # a hang must hand over to the next one
             wrapped.append(GuardedSTT(s, vad=vad_, name=c.provider, budget=failover.budget(c)))

@@ -21,7 +21,8 @@ from agent.transcript import CallResult, say
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 
-TARGET_S = 1.0  # SPEC §9: caller stops speaking → agent audio starts
+TARGET_MEDIAN_S = 0.8  # SPEC §9: caller stops speaking → agent audio starts
+TARGET_P95_S = 1.2
 QUESTIONS = [
     ("What are your opening hours?", "Nine to five."),
     ("Where is your office?", "Harbor Street."),
@@ -94,8 +95,8 @@ def run() -> list[Row]:
     rows: list[Row] = [_row("voice_to_voice_turns", len(v2v), "turns", f">= {TURNS}")]
     if v2v:
         rows += [
-            _row("voice_to_voice_median", statistics.median(v2v), "s", f"< {TARGET_S}"),
-            _row("voice_to_voice_p95", _p95(v2v), "s", f"< {TARGET_S}"),
+            _row("voice_to_voice_median", statistics.median(v2v), "s", f"< {TARGET_MEDIAN_S}"),
+            _row("voice_to_voice_p95", _p95(v2v), "s", f"< {TARGET_P95_S}"),
         ]
     for name, role, key in (
         ("end_of_turn_median", "user", "end_of_turn"),

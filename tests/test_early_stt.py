@@ -1,0 +1,88 @@
+"""Early decode for non-streaming STTs: real Silero VAD, real faster-whisper, Piper speech.
+It starts decoding in the caller's silence, before the VAD's end of speech; a pause the
+caller talks through drops that guess, and the turn's transcript is the whole sentence."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from livekit import rtc
+from livekit.agents import stt
+from livekit.plugins import silero
+
+from plugins import whisper_stt
+from providers.early_stt import EarlyDecodeAdapter
+from tests.audio import speech_frames, words
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 60
+
+
+class Recording:
+    """Counts decodes, and the STT events of one stream in order."""
+
+    def __init__(self) -> None:
+        self.whisper = whisper_stt.STT()
+        self.decoded: list[float] = []  # seconds of audio in each decode
+        self.events: list[stt.SpeechEvent] = []
+        real = self.whisper.recognize
+
+        async def recognize(*args: Any, buffer: Any, **kwargs: Any) -> stt.SpeechEvent:
+            self.decoded.append(rtc.combine_audio_frames(buffer).duration)
+            return await real(*args, buffer=buffer, **kwargs)
+
+        self.whisper.recognize = recognize  # type: ignore[method-assign]
+
+    async def run(self, frames: list[rtc.AudioFrame], *, min_silence: float) -> None:
+        vad = silero.VAD.load(min_silence_duration=min_silence)
+        adapter = EarlyDecodeAdapter(stt=self.whisper, vad=vad, after_silence=0.12)
+        stream = adapter.stream()
+        first = frames[0]
+        silence = rtc.AudioFrame.create(first.sample_rate, 1, first.samples_per_channel)
+
+        async def feed() -> None:
+            for frame in [*frames, *[silence] * 75]:  # then 1.5 s of silence
+                stream.push_frame(frame)
+                await asyncio.sleep(0)  # let the VAD keep up, as in a live call
+            stream.end_input()
+
+        async def read() -> None:
+            async for event in stream:
+                self.events.append(event)
+
+        await asyncio.wait_for(asyncio.gather(feed(), read()), TIMEOUT)
+        await stream.aclose()
+
+    def finals(self) -> list[str]:
+        return [
+            e.alternatives[0].text
+            for e in self.events
+            if e.type == stt.SpeechEventType.FINAL_TRANSCRIPT
+        ]
+
+
+async def test_decoding_starts_before_the_end_of_speech() -> None:
+    rec = Recording()
+    frames = speech_frames(["What are your opening hours?"], pause_s=0.0)
+    spoken = sum(f.duration for f in frames)
+    await rec.run(frames, min_silence=0.6)
+
+    assert [set(words(t)) >= {"opening", "hours"} for t in rec.finals()] == [True]
+    # one decode, of the speech and a short silence: it started before the VAD's 0.6 s of
+    # silence ended the speech (that segment would hold the whole 0.6 s)
+    assert len(rec.decoded) == 1
+    assert rec.decoded[0] < spoken + 0.45, (rec.decoded, spoken)
+
+
+async def test_a_pause_the_caller_talks_through_drops_the_early_guess() -> None:
+    rec = Recording()
+    frames = speech_frames(["Is there", "parking near your office?"], pause_s=0.3)
+    await rec.run(frames, min_silence=0.9)
+
+    finals = rec.finals()
+    assert len(finals) == 1, finals  # one turn, not two
+    assert {"parking", "office"} <= set(words(finals[0])), finals[0]
+    # a guess at the pause, then the one that became the transcript
+    assert len(rec.decoded) >= 2
