@@ -23,6 +23,7 @@ from livekit.agents import llm
 from livekit.agents.metrics import LLMMetrics, STTMetrics, TTSMetrics
 from livekit.agents.testing import fake_job_context
 from livekit.agents.voice.events import AgentStateChangedEvent, ConversationItemAddedEvent
+from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
 from providers.errors import ProviderError
 from providers.loader import ProviderLoader, get_loader
@@ -156,7 +157,10 @@ async def simulate_call(
         caller_turns = audio_in.turns
         audio_out = RecordingAudioOutput(timeline=timeline)
         call.session.input.audio = audio_in
-        call.session.output.audio = audio_out
+        # text paced by the audio, as in a room: an interrupted reply keeps only what played
+        synced = TranscriptSynchronizer(next_in_chain_audio=audio_out, next_in_chain_text=None)
+        call.session.output.audio = synced.audio_output
+        call.session.output.transcription = synced.text_output
 
         completed = False
         try:
@@ -233,6 +237,7 @@ def _turns(
                 providers=providers,
                 latency=latency,
                 at=round(at, 3),
+                interrupted=item.interrupted,
             )
         )
     return turns

@@ -33,6 +33,8 @@ class Turn:
     ``tts_ttfb`` (livekit's per-turn metrics, simulate only)."""
     at: float = 0.0
     """Timeline seconds when the turn started."""
+    interrupted: bool = False
+    """The caller cut this agent turn short; ``text`` is what was played."""
 
 
 @dataclass
@@ -52,7 +54,13 @@ class CallResult:
         data: dict[str, Any] = {
             "organizationId": self.organization_id,
             "turns": [
-                {"role": t.role, "text": t.text, "providers": t.providers, "latency": t.latency}
+                {
+                    "role": t.role,
+                    "text": t.text,
+                    "providers": t.providers,
+                    "latency": t.latency,
+                    **({"interrupted": True} if t.interrupted else {}),
+                }
                 for t in self.turns
             ],
             "output": str(self.output),
@@ -73,7 +81,8 @@ def format_transcript(result: CallResult) -> str:
         who = "caller" if t.role == "user" else "agent "
         kinds = ("stt",) if t.role == "user" else ("llm", "tts")
         served = " ".join(f"{k}={t.providers[k]}" for k in kinds if k in t.providers)
-        lines.append(f"[{t.at:6.2f}s] {who}: {t.text}")
+        cut = " [interrupted]" if t.interrupted else ""
+        lines.append(f"[{t.at:6.2f}s] {who}: {t.text}{cut}")
         timing = "  ".join(f"{k} {v:.2f}s" for k, v in t.latency.items())
         if served or timing:
             lines.append(f"{'':10}{served}" + (f"   {timing}" if timing else ""))

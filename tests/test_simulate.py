@@ -216,3 +216,52 @@ async def test_backend_org_call_survives_a_tts_outage(tmp_path: Path) -> None:
     _, _, agent_track = read_stereo(tmp_path / "call.wav")
     answer_start = int(agent[1].at * SAMPLE_RATE)
     assert rms(agent_track[answer_start:]) > 300  # the answer was heard, not silence
+
+
+LONG_ANSWER = (
+    "We are open Monday to Friday from nine in the morning to five in the afternoon, "
+    "on Saturdays from ten to two, and on public holidays we are closed, except for "
+    "emergencies, which we see at our partner clinic on Harbor Street."
+)
+
+
+async def test_an_interrupted_reply_shows_what_was_played(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    faq = tmp_path / "long_faq.json"
+    faq.write_text(
+        json.dumps(
+            [
+                {"question": QUESTION, "answer": LONG_ANSWER},
+                {"question": "Where is your office located?", "answer": "On Harbor Street."},
+            ]
+        )
+    )
+    for name, value in {**local_env(tmp_path), "AGENT_FAQ_FILE": str(faq)}.items():
+        monkeypatch.setenv(name, value)
+    loader = ProviderLoader(LoaderSettings())
+    try:
+        caller = await asyncio.wait_for(say([QUESTION, "Where is your office located?"]), TIMEOUT)
+        # the caller does not wait: the second question cuts the long answer short
+        result = await asyncio.wait_for(
+            simulate_call(
+                job_metadata="",
+                caller_audio=caller,
+                output=tmp_path / "call.wav",
+                loader=loader,
+                wait_for_agent=False,
+            ),
+            TIMEOUT,
+        )
+    finally:
+        await loader.aclose()
+
+    cut = [t for t in result.turns if t.role == "assistant" and t.interrupted]
+    assert len(cut) == 1, [(t.text, t.interrupted) for t in result.turns]
+    played = words(cut[0].text)
+    assert 0 < len(played) < len(words(LONG_ANSWER))
+    assert words(LONG_ANSWER)[: len(played) - 1] == played[:-1]  # the start of the answer
+    out = result.to_json()
+    assert [t.get("interrupted", False) for t in out["turns"] if t["role"] == "assistant"] == [
+        t.interrupted for t in result.turns if t.role == "assistant"
+    ]
