@@ -11,6 +11,7 @@ Both stamp audio on one ``Timeline`` so the call can be written as one stereo WA
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import wave
 from collections.abc import Awaitable, Callable
@@ -49,11 +50,27 @@ class Timeline:
         return time.monotonic() - self.origin
 
 
+class _NoDecoderTraceback(logging.Filter):
+    """livekit's decoder logs a traceback for a file it cannot decode; ``load_wav`` says it
+    in one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "error decoding audio"
+
+
 async def load_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> rtc.AudioFrame:
     """Decode an audio file (any rate, mono or stereo) into one mono frame at ``sample_rate``."""
-    frames = [f async for f in utils.audio.audio_frames_from_file(str(path), sample_rate, 1)]
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file")
+    quiet = _NoDecoderTraceback()
+    livekit_log = logging.getLogger("livekit.agents")
+    livekit_log.addFilter(quiet)
+    try:
+        frames = [f async for f in utils.audio.audio_frames_from_file(str(path), sample_rate, 1)]
+    finally:
+        livekit_log.removeFilter(quiet)
     if not frames:
-        raise ValueError(f"{path}: no audio")
+        raise ValueError(f"{path}: no audio in it (give a WAV, MP3 or other audio file)")
     return rtc.combine_audio_frames(frames)
 
 

@@ -163,3 +163,18 @@ async def test_every_command_rejects_a_bad_org_with_the_rule() -> None:
             f"{command[0]}: --org '../etc' is not a valid organization id "
             "(letters, digits and ._:@- only, at most 128 characters)"
         ], command
+
+
+async def test_simulate_bad_input_is_one_line(tmp_path: Any) -> None:
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("not audio")
+    cases = {
+        ("--input", str(not_audio)): f"simulate: {not_audio}: no audio in it",
+        ("--input", str(tmp_path / "missing.wav")): "simulate: ",
+        ("--say", ""): "simulate: --say '': nothing to speak",
+        ("--say", "..."): "simulate: --say '...': nothing to speak",
+    }
+    for args, start in cases.items():
+        code, _, err = await run_agent("simulate", *args, env={})
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith(start), (args, err)
