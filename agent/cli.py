@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
 
         raise SystemExit(call_main(args[1:]))
 
+    if command == "console" and "--help" not in args and (problem := _no_audio_device()):
+        print(problem, file=sys.stderr)
+        raise SystemExit(1)
     if command in _NEEDS_SERVER and "--help" not in args:
         url = _flag(args, "--url") or os.environ.get("LIVEKIT_URL", "")
         if not url or not livekit_reachable(url):
@@ -89,6 +92,21 @@ def main(argv: list[str] | None = None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         cli.run_app(build_server())
+
+
+def _no_audio_device() -> str | None:
+    """Why ``console`` cannot use this machine's microphone and speaker, or None."""
+    try:
+        import sounddevice  # noqa: F401  (loads the PortAudio library)
+    except OSError:
+        return (
+            "console needs the PortAudio library (apt-get install libportaudio2, or "
+            "brew install portaudio). Without a microphone: `python -m agent simulate`, "
+            "or `python -m agent call` against a running worker."
+        )
+    except ImportError:
+        return "console needs sounddevice: pip install sounddevice"
+    return None
 
 
 def _flag(args: list[str], name: str) -> str | None:

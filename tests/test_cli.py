@@ -178,3 +178,21 @@ async def test_simulate_bad_input_is_one_line(tmp_path: Any) -> None:
         code, _, err = await run_agent("simulate", *args, env={})
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and lines[0].startswith(start), (args, err)
+
+
+async def test_console_without_portaudio_names_the_fix() -> None:
+    try:
+        import sounddevice  # noqa: F401
+    except OSError:
+        pass
+    else:
+        import pytest
+
+        pytest.skip("this machine has PortAudio: console would open the microphone")
+    code, _, err = await run_agent("console", env={})
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "console needs the PortAudio library (apt-get install libportaudio2, or brew install "
+        "portaudio). Without a microphone: `python -m agent simulate`, or `python -m agent "
+        "call` against a running worker."
+    ]
