@@ -52,6 +52,12 @@ CALLER_PAUSE = 0.3
 SILENCE_GAP = 2.5
 """Silence between ``--say`` turns when the caller does not wait for the agent."""
 
+NO_PERSONA_HINT = (
+    "simulate: no persona (AGENT_GREETING, AGENT_FAQ_FILE) and no backend: the agent has "
+    "nothing to answer from. For the demo clinic: `make demo`, or "
+    "`set -a; . ./.env.local-testing; set +a` first."
+)
+
 _KINDS = {"stt": ProviderKind.STT, "llm": ProviderKind.LLM, "tts": ProviderKind.TTS}
 
 
@@ -282,6 +288,8 @@ async def _run(args: argparse.Namespace) -> CallResult:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
+    if not any(os.environ.get(v) for v in ("AICO_BACKEND_URL", "AGENT_FAQ_FILE", "AGENT_GREETING")):
+        print(NO_PERSONA_HINT, file=sys.stderr)
     try:
         result = asyncio.run(_run(args))
     except ProviderError as e:
