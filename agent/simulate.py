@@ -288,8 +288,6 @@ async def _run(args: argparse.Namespace) -> CallResult:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
-    if not any(os.environ.get(v) for v in ("AICO_BACKEND_URL", "AGENT_FAQ_FILE", "AGENT_GREETING")):
-        print(NO_PERSONA_HINT, file=sys.stderr)
     try:
         result = asyncio.run(_run(args))
     except ProviderError as e:
@@ -302,6 +300,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(result.to_json()))
     else:
         print(format_transcript(result))
+    if not any(os.environ.get(v) for v in ("AICO_BACKEND_URL", "AGENT_FAQ_FILE", "AGENT_GREETING")):
+        print(NO_PERSONA_HINT, file=sys.stderr)
     return 0
 
 
