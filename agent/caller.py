@@ -38,6 +38,7 @@ from .file_io import (
     SPEECH_RMS,
     CallerAudioInput,
     CallerTurn,
+    Pcm,
     Timeline,
     load_wav,
     rms,
@@ -320,7 +321,8 @@ async def _converse(
     caller_turns = audio_in.turns
     completed = False
 
-    async def speak_until_answered() -> None:
+    async def speak_until_answered() -> bool:
+        """Play every caller turn; True when the agent answered the last one and stayed."""
         finished: asyncio.Task[bool] | None = None
         async for frame in audio_in:
             await source.capture_frame(frame)
@@ -337,10 +339,11 @@ async def _converse(
         end = side.timeline.now() + TAIL_SECONDS
         while side.timeline.now() < end:
             await source.capture_frame(await audio_in.__anext__())
+        answered = finished is not None and finished.done() and finished.result()
+        return answered and not side.agent_left.is_set()
 
     try:
-        await asyncio.wait_for(speak_until_answered(), options.timeout)
-        completed = not side.agent_left.is_set() or bool(caller_turns)
+        completed = await asyncio.wait_for(speak_until_answered(), options.timeout)
     except asyncio.TimeoutError:
         logger.warning("call timed out", extra={"timeout": options.timeout})
     finally:
@@ -415,7 +418,7 @@ async def _why_no_agent(lk: api.LiveKitAPI, options: CallOptions, room: str, who
     )
 
 
-def _place(frames: list[tuple[float, rtc.AudioFrame]], origin: float, length: int) -> Any:
+def _place(frames: list[tuple[float, rtc.AudioFrame]], origin: float, length: int) -> Pcm:
     """Received frames on the caller's timeline from ``origin`` (int16 mono)."""
     placed = []
     end = length
