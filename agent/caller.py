@@ -19,7 +19,6 @@ import functools
 import json
 import os
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,14 +37,23 @@ from .file_io import (
     SPEECH_RMS,
     CallerAudioInput,
     CallerTurn,
-    Pcm,
     Timeline,
     load_wav,
+    place_frames,
     rms,
     write_stereo_wav,
 )
 from .log import logger
-from .transcript import CallResult, Turn, format_transcript, job_metadata, say, setup_logging
+from .transcript import (
+    CallResult,
+    Turn,
+    answered_since,
+    format_transcript,
+    job_metadata,
+    say,
+    setup_logging,
+    wait_for_change,
+)
 
 DEFAULT_OUTPUT = Path("out/call.wav")
 JOIN_TIMEOUT = 20.0
@@ -203,24 +211,11 @@ class _Room:
         self.changed.set()
 
     async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``predicate()`` holds (re-checked on every room event)."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.1))
-            except asyncio.TimeoutError:
-                pass
-        return True
+        return await wait_for_change(self.changed, predicate, timeout)
 
     def answered_since(self, t: float) -> bool:
-        """The agent spoke after timeline second ``t`` and is listening again (or left)."""
-        if self.agent_left.is_set():
-            return True
-        return self.state in ("listening", "idle") and any(s > t for s in self.spoke_at)
+        """The agent answered after timeline second ``t`` (or left the call)."""
+        return self.agent_left.is_set() or answered_since(self.state, self.spoke_at, t)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -353,7 +348,9 @@ async def _converse(
         raise CallFailed(f"the agent refused the call: {side.error}")
 
     left = audio_in.recording()
-    right = _place(side.received.frames, audio_in.start, len(left))
+    # a frame's arrival time stamps its end; it started playing one frame earlier
+    started = [(at - frame.duration, frame) for at, frame in side.received.frames]
+    right = place_frames(started, audio_in.start, len(left), SAMPLE_RATE)
     write_stereo_wav(options.output, left, right, SAMPLE_RATE)
     return CallResult(
         organization_id=_org(options.metadata),
@@ -416,21 +413,6 @@ async def _why_no_agent(lk: api.LiveKitAPI, options: CallOptions, room: str, who
         f"{who} was dispatched to worker {jobs[-1].state.worker_id or '?'} but did not join "
         f"room {room} within {wait}: see that worker's log"
     )
-
-
-def _place(frames: list[tuple[float, rtc.AudioFrame]], origin: float, length: int) -> Pcm:
-    """Received frames on the caller's timeline from ``origin`` (int16 mono)."""
-    placed = []
-    end = length
-    for at, frame in frames:
-        pcm = np.frombuffer(frame.data, dtype=np.int16)
-        offset = max(0, round((at - frame.duration - origin) * SAMPLE_RATE))
-        placed.append((offset, pcm))
-        end = max(end, offset + len(pcm))
-    out = np.zeros(end, dtype=np.int16)
-    for offset, pcm in placed:
-        out[offset : offset + len(pcm)] = pcm
-    return out
 
 
 def _turns(side: _Room, caller_turns: list[CallerTurn]) -> list[Turn]:

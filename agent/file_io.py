@@ -290,19 +290,27 @@ class RecordingAudioOutput(io.AudioOutput):
     def recording(self, length: int, origin: float = 0.0) -> Pcm:
         """What was played, as int16 mono at ``sample_rate`` placed on the timeline from
         ``origin``, ``length`` samples long (at least as long as the audio)."""
-        rate = self.sample_rate or SAMPLE_RATE
-        placed: list[tuple[int, Pcm]] = []
-        end = length
-        for segment in self.segments:
-            for at, frame in segment.frames:
-                pcm = np.frombuffer(resample(frame, rate).data, dtype=np.int16)
-                offset = max(0, round((at - origin) * rate))
-                placed.append((offset, pcm))
-                end = max(end, offset + len(pcm))
-        out = np.zeros(end, dtype=np.int16)
-        for offset, pcm in placed:
-            out[offset : offset + len(pcm)] = pcm
-        return out
+        played = [item for segment in self.segments for item in segment.frames]
+        return place_frames(played, origin, length, self.sample_rate or SAMPLE_RATE)
+
+
+def place_frames(
+    frames: list[tuple[float, rtc.AudioFrame]], origin: float, length: int, rate: int
+) -> Pcm:
+    """Frames that started at the given timeline seconds, as one int16 mono track at
+    ``rate`` starting at ``origin``, ``length`` samples long (at least as long as the
+    audio)."""
+    placed: list[tuple[int, Pcm]] = []
+    end = length
+    for at, frame in frames:
+        pcm = np.frombuffer(resample(frame, rate).data, dtype=np.int16)
+        offset = max(0, round((at - origin) * rate))
+        placed.append((offset, pcm))
+        end = max(end, offset + len(pcm))
+    out = np.zeros(end, dtype=np.int16)
+    for offset, pcm in placed:
+        out[offset : offset + len(pcm)] = pcm
+    return out
 
 
 def write_stereo_wav(

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,16 @@ from .file_io import (
     write_stereo_wav,
 )
 from .log import logger
-from .transcript import CallResult, Turn, format_transcript, job_metadata, say, setup_logging
+from .transcript import (
+    CallResult,
+    Turn,
+    answered_since,
+    format_transcript,
+    job_metadata,
+    say,
+    setup_logging,
+    wait_for_change,
+)
 
 DEFAULT_OUTPUT = Path("out/call.wav")
 DEFAULT_TIMEOUT = 120.0
@@ -107,23 +117,11 @@ class _Observer:
         if kind and name:
             self.served[kind] = name
 
-    async def wait(self, predicate: Any, timeout: float) -> bool:
-        """Wait until ``predicate()`` holds (re-checked on every session event)."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.1))
-            except asyncio.TimeoutError:
-                pass
-        return True
+    async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        return await wait_for_change(self.changed, predicate, timeout)
 
     def answered_since(self, t: float) -> bool:
-        """The agent spoke after timeline second ``t`` and is listening again."""
-        return self.state in ("listening", "idle") and any(s > t for s in self.spoke_at)
+        return answered_since(self.state, self.spoke_at, t)
 
 
 async def simulate_call(

@@ -9,6 +9,8 @@ import asyncio
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,29 @@ def job_metadata(args: argparse.Namespace) -> str:
     if args.org:
         return json.dumps({"organizationId": check_org_id(args.org, "--org")})
     return ""
+
+
+async def wait_for_change(
+    changed: asyncio.Event, predicate: Callable[[], bool], timeout: float
+) -> bool:
+    """Wait until ``predicate()`` holds, re-checked whenever ``changed`` is set (and every
+    0.1 s); False when ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        changed.clear()
+        try:
+            await asyncio.wait_for(changed.wait(), min(remaining, 0.1))
+        except asyncio.TimeoutError:
+            pass
+    return True
+
+
+def answered_since(state: str, spoke_at: list[float], t: float) -> bool:
+    """The agent spoke after timeline second ``t`` and is listening again."""
+    return state in ("listening", "idle") and any(s > t for s in spoke_at)
 
 
 class _ExtraFormatter(logging.Formatter):

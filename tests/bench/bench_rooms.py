@@ -21,11 +21,8 @@ from typing import Any
 import psutil
 
 from agent.caller import CallOptions, place_call
-from agent.simulate import simulate_call
 from agent.transcript import CallResult, say
-from providers.loader import ProviderLoader
-from providers.settings import LoaderSettings
-from tests.bench.bench_voice import QUESTIONS, _p95, _row
+from tests.bench.bench_voice import QUESTIONS, _p95, _row, simulated
 from tests.e2e.rig import API_KEY, API_SECRET, SERVER_BIN, LiveKitServer, Worker
 
 AGENT = "bench-agent"
@@ -124,30 +121,6 @@ async def _calls(
     return list(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), TIMEOUT))
 
 
-async def _simulated(faq: Path, sentences: list[str], out: Path) -> CallResult:
-    import os
-
-    env = _env(faq, "thread")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    loader = ProviderLoader(LoaderSettings())
-    try:
-        return await simulate_call(
-            job_metadata="",
-            caller_audio=await say(sentences),
-            output=out / "simulated.wav",
-            loader=loader,
-            timeout=TIMEOUT,
-        )
-    finally:
-        await loader.aclose()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _v2v_rows(prefix: str, values: list[float]) -> list[Row]:
     if not values:
         return [_row(f"{prefix}_turns", 0, "turns")]
@@ -172,8 +145,10 @@ def run() -> list[Row]:
         sentences = [QUESTIONS[i % len(QUESTIONS)][0] for i in range(TURNS)]
         server = LiveKitServer(logs / "livekit.log").start()
         try:
-            simulated = asyncio.run(_simulated(faq, sentences, work))
-            rows += _v2v_rows("simulate_voice_to_voice", simulated.voice_to_voice())
+            simulated_call = asyncio.run(
+                simulated(_env(faq, "thread"), sentences, work / "simulated.wav")
+            )
+            rows += _v2v_rows("simulate_voice_to_voice", simulated_call.voice_to_voice())
             for executor in EXECUTORS:
                 worker = Worker(server, logs, executor, **_env(faq, executor)).start()
                 try:

@@ -9,10 +9,12 @@ metrics. Run directly with ``python -m tests.bench.bench_voice``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,29 +60,43 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-async def _call(workdir: Path) -> CallResult:
-    faq = workdir / "faq.json"
-    faq.write_text(json.dumps([{"question": q, "answer": a} for q, a in QUESTIONS]))
-    saved = {k: os.environ.get(k) for k in [*_ENV, "AGENT_FAQ_FILE"]}
-    os.environ.update({**_ENV, "AGENT_FAQ_FILE": str(faq)})
-    loader = ProviderLoader(LoaderSettings())
+@contextlib.contextmanager
+def env_overrides(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` for the block, the previous values restored after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        sentences = [QUESTIONS[i % len(QUESTIONS)][0] for i in range(TURNS)]
-        caller = await say(sentences)
-        return await simulate_call(
-            job_metadata="",
-            caller_audio=caller,
-            output=workdir / "bench_voice.wav",
-            loader=loader,
-            timeout=TIMEOUT,
-        )
+        yield
     finally:
-        await loader.aclose()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+async def simulated(env: dict[str, str], sentences: list[str], output: Path) -> CallResult:
+    """One simulated call of ``sentences`` with ``env`` as the worker's environment."""
+    with env_overrides(env):
+        loader = ProviderLoader(LoaderSettings())
+        try:
+            return await simulate_call(
+                job_metadata="",
+                caller_audio=await say(sentences),
+                output=output,
+                loader=loader,
+                timeout=TIMEOUT,
+            )
+        finally:
+            await loader.aclose()
+
+
+async def _call(workdir: Path) -> CallResult:
+    faq = workdir / "faq.json"
+    faq.write_text(json.dumps([{"question": q, "answer": a} for q, a in QUESTIONS]))
+    sentences = [QUESTIONS[i % len(QUESTIONS)][0] for i in range(TURNS)]
+    env = {**_ENV, "AGENT_FAQ_FILE": str(faq)}
+    return await simulated(env, sentences, workdir / "bench_voice.wav")
 
 
 def _median(result: CallResult, role: str, key: str) -> float | None:
