@@ -45,6 +45,9 @@ from .file_io import (
 )
 from .log import logger
 from .transcript import (
+    CALLER_PAUSE,
+    SILENCE_GAP,
+    TURN_TIMEOUT,
     CallResult,
     Turn,
     answered_since,
@@ -58,10 +61,7 @@ from .transcript import (
 DEFAULT_OUTPUT = Path("out/call.wav")
 JOIN_TIMEOUT = 20.0
 """How long the agent may take to join the room once dispatched."""
-TURN_TIMEOUT = 20.0
 CALL_TIMEOUT = 120.0
-CALLER_PAUSE = 0.3
-SILENCE_GAP = 2.5
 GREETING_GRACE = 2.0
 """How long a listening agent may take to start its greeting."""
 TAIL_SECONDS = 0.5

@@ -43,6 +43,9 @@ from .file_io import (
 )
 from .log import logger
 from .transcript import (
+    CALLER_PAUSE,
+    SILENCE_GAP,
+    TURN_TIMEOUT,
     CallResult,
     Turn,
     answered_since,
@@ -55,12 +58,6 @@ from .transcript import (
 
 DEFAULT_OUTPUT = Path("out/call.wav")
 DEFAULT_TIMEOUT = 120.0
-TURN_TIMEOUT = 20.0
-"""Longest a caller waits for the agent to answer before speaking again anyway."""
-CALLER_PAUSE = 0.3
-"""A caller's reaction time once the agent is done speaking."""
-SILENCE_GAP = 2.5
-"""Silence between ``--say`` turns when the caller does not wait for the agent."""
 
 NO_PERSONA_HINT = (
     "simulate: no persona (AGENT_GREETING, AGENT_FAQ_FILE) and no backend: the agent has "

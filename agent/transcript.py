@@ -20,6 +20,13 @@ from livekit import rtc
 from .file_io import SAMPLE_RATE, CallerTurn, PlaybackSegment, resample
 from .org import check_org_id
 
+TURN_TIMEOUT = 20.0
+"""Longest a caller waits for the agent to answer before speaking again anyway."""
+CALLER_PAUSE = 0.3
+"""A caller's reaction time once the agent is done speaking."""
+SILENCE_GAP = 2.5
+"""Silence between ``--say`` turns when the caller does not wait for the agent."""
+
 
 @dataclass
 class Turn:
