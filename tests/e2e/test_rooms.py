@@ -69,7 +69,7 @@ async def test_call_on_the_local_stack_is_heard(
     # the transcript came through livekit's transcription stream, in order
     assert agent_lines(result) == [GREETINGS["harbor"], answer]
     user = [t for t in result.turns if t.role == "user"]
-    assert len(user) == 1 and {"opening", "hours"} <= set(words(user[0].text))
+    assert len(user) == 1 and word_error_rate(QUESTION, user[0].text) <= 0.4, user[0].text
     assert len(result.voice_to_voice()) == 1 and result.voice_to_voice()[0] > 0
     configured = worker.call_in(result.room or "")
     assert configured is not None, "the worker logged no call for this room"
