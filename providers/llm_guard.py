@@ -87,6 +87,7 @@ class GuardedStream(llm.LLMStream):
         guard = self._llm
         if self._inner is None:
             raise APIConnectionError(f"'{guard.name}' is marked down", retryable=False)
+        judged = False  # a verdict was recorded; else a probe in flight is released
         try:
             async with self._inner as stream:
                 chunks = stream.__aiter__()
@@ -105,8 +106,11 @@ class GuardedStream(llm.LLMStream):
         except APIError as e:
             guard.last_error = e
             guard.health.record_failure(guard.keys, e)
+            judged = True
             raise
-        except asyncio.CancelledError:
-            guard.health.release(guard.keys)
-            raise
-        guard.health.record_success(guard.keys)
+        else:
+            guard.health.record_success(guard.keys)
+            judged = True
+        finally:  # interrupted, or an exception that is no verdict on the provider
+            if not judged:
+                guard.health.release(guard.keys)

@@ -166,26 +166,31 @@ class ChainStream(tts.ChunkedStream):
                 continue
             timed: list[Any] = []
             heard = [0.0]
+            judged = False  # a verdict was recorded; else a probe in flight is released
             try:
                 await self._attempt(member, text, output_emitter, heard, timed)
             except (APIError, asyncio.TimeoutError) as e:
                 error = e if isinstance(e, APIError) else APITimeoutError()
                 last_error = error
                 chain._health.record_failure(member.keys, error)
+                judged = True
                 chain.log_switch(member, rest[0] if rest else None, error)
                 if heard[0] > 0:
                     text = unspoken_rest(text, heard[0], timed)
                     if not text:
                         return
                 continue
-            except asyncio.CancelledError:  # interrupted: a probe in flight is not a verdict
-                chain._health.release(member.keys)
-                raise
-            chain._health.record_success(member.keys)
-            return
-        raise APIConnectionError(
-            f"every TTS provider failed (last: {describe_error(last_error) if last_error else '-'})"
-        )
+            else:
+                chain._health.record_success(member.keys)
+                judged = True
+                return
+            finally:  # interrupted, or an exception that is no verdict on the provider
+                if not judged:
+                    chain._health.release(member.keys)
+        # Not retryable: the chain already tried every provider once, without back-off;
+        # a retry by the session would only repeat that after seconds of silence.
+        last = describe_error(last_error) if last_error else "-"
+        raise APIConnectionError(f"every TTS provider failed (last: {last})", retryable=False)
 
     async def _attempt(
         self,

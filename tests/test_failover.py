@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from livekit import rtc
-from livekit.agents import llm, stt
+from livekit.agents import APIConnectionError, llm, stt
 from livekit.agents.utils import http_context
 from pydantic import SecretStr
 
@@ -173,6 +173,62 @@ async def test_every_cloud_tts_down_the_local_voice_speaks(http: None) -> None:
         chains = build_chains(org, vad=None, health=health, failover=FAILOVER)
         _, seconds = await asyncio.wait_for(synthesize(chains.tts, "Hello there."), LIMIT)
     assert seconds > 0.5
+
+
+async def test_every_tts_down_fails_once_not_after_the_sessions_retries(http: None) -> None:
+    """The chain has tried every provider without back-off; its error must not make the
+    session's retries (3 here, 2 s apart) run the whole chain again."""
+    from livekit.agents import APIConnectOptions
+
+    health = HealthRegistry()
+    async with (
+        ElevenLabsStandin(fault=Fault.STATUS_500) as el,
+        CartesiaStandin(fault=Fault.STATUS_500) as ca,
+    ):
+        org = org_of(
+            cfg("elevenlabs", TTS_, 10, KEY_A, base_url=el.base_url, voice_id="v"),
+            cfg("cartesia", TTS_, 5, KEY_B, base_url=ca.base_url),
+        )
+        chains = build_chains(org, vad=None, health=health, failover=FAILOVER)
+        session_like = APIConnectOptions(max_retry=3, retry_interval=2.0, timeout=10)
+        started = time.perf_counter()
+        with pytest.raises(APIConnectionError) as failed:
+            async with chains.tts.synthesize("Hello there.", conn_options=session_like) as s:
+                async for _ in s:
+                    pass
+        elapsed = time.perf_counter() - started
+        assert not failed.value.retryable
+        assert (el.request_count, ca.request_count) == (1, 1)  # each asked once
+    assert elapsed < 1.9  # a single retry would wait 2 s first
+
+
+async def test_a_probe_ending_in_a_raw_exception_frees_the_slot() -> None:
+    """A plugin bug (not an APIError) is no verdict on the provider: the half-open probe
+    slot must not stay taken, or the provider is skipped until the worker restarts."""
+    from livekit.agents import APIConnectOptions, tts
+
+    from providers.tts_chain import ChainMember, ChainTTS
+
+    class Broken(tts.TTS):  # a plugin with a bug
+        def __init__(self) -> None:
+            super().__init__(
+                capabilities=tts.TTSCapabilities(streaming=False), sample_rate=16000, num_channels=1
+            )
+
+        def synthesize(self, text: str, *, conn_options: Any = None) -> tts.ChunkedStream:
+            raise RuntimeError("plugin bug")
+
+    now = [0.0]
+    health = HealthRegistry(cooldown=1.0, clock=lambda: now[0])
+    keys = HealthKeys.of(cfg("elevenlabs", TTS_, 10, KEY_A))
+    health.record_failure(keys, APIConnectionError("down"))
+    now[0] = 2.0  # due for a probe
+    chain = ChainTTS([ChainMember("elevenlabs", Broken(), keys, None)], health=health, org_id="a")
+    with pytest.raises(RuntimeError):
+        async with chain.synthesize("Hi.", conn_options=APIConnectOptions(max_retry=0)) as s:
+            async for _ in s:
+                pass
+    assert health.allow(keys), "the probe slot is still taken"
 
 
 # --- LLM -------------------------------------------------------------------------------
