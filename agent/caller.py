@@ -27,7 +27,11 @@ from typing import Any
 
 import numpy as np
 from livekit import api, rtc
-from livekit.agents.types import ATTRIBUTE_AGENT_STATE, TOPIC_TRANSCRIPTION
+from livekit.agents.types import (
+    ATTRIBUTE_AGENT_STATE,
+    ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
+    TOPIC_TRANSCRIPTION,
+)
 
 from .call import ATTRIBUTE_CALL_ERROR
 from .cli import livekit_reachable
@@ -81,7 +85,6 @@ class CallOptions:
     room: str | None = None
     metadata: str = ""
     """Job metadata, e.g. ``{"organizationId": "acme", "providersVersion": "18"}``."""
-    identity: str | None = None
     participant_attributes: dict[str, str] = field(default_factory=dict)
     participant_metadata: str = ""
     output: Path = DEFAULT_OUTPUT
@@ -109,7 +112,6 @@ class _Segment:
     identity: str
     opened_at: float
     text: str = ""
-    final: bool = False
 
 
 @dataclass
@@ -195,19 +197,19 @@ class _Room:
 
     def _on_text(self, reader: rtc.TextStreamReader, identity: str) -> None:
         attrs = reader.info.attributes or {}
-        segment_id = attrs.get("lk.segment_id") or reader.info.stream_id
+        segment_id = attrs.get(ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID) or reader.info.stream_id
         segment = self.segments.get(segment_id)
         if segment is None:
             segment = _Segment(identity, self.timeline.now())
             self.segments[segment_id] = segment
-        self._spawn(self._read(reader, segment, attrs.get("lk.transcription_final") == "true"))
+        self._spawn(self._read(reader, segment))
 
-    async def _read(self, reader: rtc.TextStreamReader, segment: _Segment, final: bool) -> None:
+    async def _read(self, reader: rtc.TextStreamReader, segment: _Segment) -> None:
+        """Each update of a segment carries its whole text so far."""
         text = ""
         async for chunk in reader:
             text += chunk
             segment.text = text
-        segment.final = segment.final or final
         self.changed.set()
 
     async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
@@ -227,15 +229,14 @@ class _Room:
 async def place_call(options: CallOptions, caller_audio: list[rtc.AudioFrame]) -> CallResult:
     """One call through a LiveKit server to a running worker. Raises ``CallFailed`` with
     the reason when the server, the worker or the job is not there for it."""
-    if not livekit_reachable(options.url):
+    if not await asyncio.to_thread(livekit_reachable, options.url):
         raise CallFailed(
             f"no LiveKit server at {options.url}: start one (`make livekit-server`, then "
             "`make livekit-dev`) or set LIVEKIT_URL"
         )
     room_name = options.room or f"call-{uuid.uuid4().hex[:10]}"
-    identity = options.identity or f"caller-{uuid.uuid4().hex[:6]}"
-    http_url = options.url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
-    async with api.LiveKitAPI(http_url, options.api_key, options.api_secret) as lk:
+    identity = f"caller-{uuid.uuid4().hex[:6]}"
+    async with api.LiveKitAPI(options.url, options.api_key, options.api_secret) as lk:
         await _dispatch(lk, options, room_name)
         token = (
             api.AccessToken(options.api_key, options.api_secret)
