@@ -130,12 +130,15 @@ async def simulate_call(
     wait_for_agent: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     turn_timeout: float = TURN_TIMEOUT,
+    barge_in: float | None = None,
 ) -> CallResult:
     """Run one call through ``prepare_call``/``Call.start`` with file-based audio I/O.
 
     ``caller_audio`` holds one frame per caller turn (any rate). With ``wait_for_agent``
     the caller speaks again only once the agent answered (bounded by ``turn_timeout``),
-    else after ``SILENCE_GAP`` seconds. Raises ``ProviderError`` for a config error.
+    else after ``SILENCE_GAP`` seconds. With ``barge_in`` the caller speaks again that many
+    seconds after the agent started answering, cutting it short. Raises ``ProviderError``
+    for a config error.
     """
     with fake_job_context(job_metadata=job_metadata) as ctx:
         call = await prepare_call(ctx, loader=loader)
@@ -147,7 +150,13 @@ async def simulate_call(
 
         async def before_turn(index: int) -> None:
             since = caller_turns[index - 1].speech_end if index else 0.0
-            if wait_for_agent and (index or greeting):
+            if barge_in is not None and index:
+                if not await observer.wait(
+                    lambda: any(s > since for s in observer.spoke_at), turn_timeout
+                ):
+                    logger.warning("agent did not start answering", extra={"turn": index})
+                await asyncio.sleep(barge_in)
+            elif wait_for_agent and (index or greeting):
                 if not await observer.wait(lambda: observer.answered_since(since), turn_timeout):
                     logger.warning("agent did not answer in time", extra={"turn": index})
                 await asyncio.sleep(CALLER_PAUSE)

@@ -243,14 +243,14 @@ async def test_an_interrupted_reply_shows_what_was_played(
     loader = ProviderLoader(LoaderSettings())
     try:
         caller = await asyncio.wait_for(say([QUESTION, "Where is your office located?"]), TIMEOUT)
-        # the caller does not wait: the second question cuts the long answer short
+        # the second question comes 1.5 s into the long answer and cuts it short
         result = await asyncio.wait_for(
             simulate_call(
                 job_metadata="",
                 caller_audio=caller,
                 output=tmp_path / "call.wav",
                 loader=loader,
-                wait_for_agent=False,
+                barge_in=1.5,
             ),
             TIMEOUT,
         )
