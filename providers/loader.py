@@ -3,7 +3,10 @@
 One request per org fetches all three kinds. The cache holds each org for
 ``PROVIDER_CACHE_TTL`` seconds and revalidates with ``If-None-Match``; concurrent jobs of
 one org share a single in-flight request; when the backend fails, an expired copy is used
-(stale-if-error) and then, in hybrid mode, the environment. A ``providersVersion`` in the
+(stale-if-error) and then, in hybrid mode, the environment. After a failure the org's loads
+take that fallback at once for ``PROVIDER_BACKEND_RETRY_AFTER`` seconds (a negative cache):
+a backend that is down must not cost every new call the whole timeout again. 404 is an
+answer, not a failure, and is never remembered. A ``providersVersion`` in the
 job metadata that differs from the cached version forces a refetch, so a config change
 reaches the next call without waiting out the TTL.
 
@@ -42,6 +45,16 @@ class _Entry:
     expires_at: float
 
 
+@dataclass
+class _Failure:
+    """The org's last backend failure: until ``retry_at`` its loads do not ask again."""
+
+    reason: str
+    retry_at: float
+    announced: bool = False
+    """Whether the first load served without asking has been logged (once per window)."""
+
+
 class ProviderLoader:
     def __init__(
         self,
@@ -54,6 +67,7 @@ class ProviderLoader:
         self._environ = environ
         self._clock = clock
         self._cache: dict[str, _Entry] = {}
+        self._failures: dict[str, _Failure] = {}
         self._cache_lock = threading.Lock()
         self._io = _IoLoop()
         # touched only on the I/O loop
@@ -75,6 +89,9 @@ class ProviderLoader:
         hit = self._cached(organization_id, providers_version)
         if hit is not None:
             return hit
+        skipped = self._skip_backend(organization_id)
+        if skipped is not None:
+            return skipped
         return await self._io.run(self._single_flight(organization_id, providers_version))
 
     def _cached(self, org_id: str, providers_version: str | None) -> OrgProviders | None:
@@ -91,6 +108,8 @@ class ProviderLoader:
         if hit is not None:
             return hit
         task = self._inflight.get(org_id)
+        if task is None and (skipped := self._skip_backend(org_id)) is not None:
+            return skipped  # another request may just have failed
         if task is None:
             task = asyncio.create_task(self._refresh(org_id))
             self._inflight[org_id] = task
@@ -105,6 +124,7 @@ class ProviderLoader:
         except OrgNotFoundError:
             with self._cache_lock:
                 self._cache.pop(org_id, None)
+                self._failures.pop(org_id, None)
             raise
         except asyncio.TimeoutError:
             reason = f"no answer within {self._settings.timeout:g} s"
@@ -112,23 +132,55 @@ class ProviderLoader:
             reason = f"{type(e).__name__}"
         except BackendError as e:
             reason = str(e)
+        with self._cache_lock:
+            self._failures[org_id] = _Failure(reason, self._clock() + self._settings.retry_after)
         return self._fallback(org_id, entry, reason)
 
-    def _fallback(self, org_id: str, entry: _Entry | None, reason: str) -> OrgProviders:
-        if entry is not None:
+    def _skip_backend(self, org_id: str) -> OrgProviders | None:
+        """Inside the retry window after a failure: the fallback at once, no request.
+
+        Logged once per window (the failure itself was logged with its reason); raises like
+        a failed request when backend-only mode has nothing cached.
+        """
+        now = self._clock()
+        with self._cache_lock:
+            failure = self._failures.get(org_id)
+            if failure is None or failure.retry_at <= now:
+                return None
+            first, failure.announced = not failure.announced, True
+            entry = self._cache.get(org_id)
+        retry_in = round(failure.retry_at - now, 1)
+        if first:
             logger.warning(
+                "backend failed recently, using the fallback without asking it again until "
+                "PROVIDER_BACKEND_RETRY_AFTER has passed",
+                extra={"org": org_id, "reason": failure.reason, "retry_in": retry_in},
+            )
+        return self._fallback(org_id, entry, failure.reason, retry_in=retry_in)
+
+    def _fallback(
+        self, org_id: str, entry: _Entry | None, reason: str, *, retry_in: float | None = None
+    ) -> OrgProviders:
+        """Stale cache, then (hybrid) the environment; ``retry_in`` set = no request was made
+        (inside the retry window), so nothing is logged again."""
+        log = logger.debug if retry_in is not None else logger.warning
+        why = {"org": org_id, "reason": reason, "retry_after": self._settings.retry_after}
+        if entry is not None:
+            log(
                 "backend unavailable, using the cached config past its TTL",
-                extra={"org": org_id, "reason": reason, "version": entry.config.version},
+                extra={**why, "version": entry.config.version},
             )
             return entry.config.model_copy(update={"source": ConfigSource.STALE_CACHE})
         if self._settings.env_fallback:
-            logger.warning(
-                "backend unavailable, using the environment config",
-                extra={"org": org_id, "reason": reason},
-            )
+            log("backend unavailable, using the environment config", extra=why)
             return env_providers(org_id, self._environ)
+        not_asked = (
+            f"; not asked again for {retry_in:g} s, PROVIDER_BACKEND_RETRY_AFTER"
+            if retry_in is not None
+            else ""
+        )
         raise BackendError(
-            f"{who(org_id)}backend unavailable ({reason}) and nothing cached; "
+            f"{who(org_id)}backend unavailable ({reason}{not_asked}) and nothing cached; "
             "PROVIDER_ENV_FALLBACK=false forbids the environment config"
         )
 
@@ -183,6 +235,7 @@ class ProviderLoader:
         entry = _Entry(config, etag, self._clock() + self._settings.cache_ttl)
         with self._cache_lock:
             self._cache[org_id] = entry
+            self._failures.pop(org_id, None)
         source = ConfigSource.CACHE if revalidated else ConfigSource.BACKEND
         return config.model_copy(update={"source": source})
 
@@ -197,11 +250,14 @@ class ProviderLoader:
         return self._client
 
     def invalidate(self, organization_id: str | None = None) -> None:
+        """Forget the cached config and any remembered failure: the next load asks."""
         with self._cache_lock:
             if organization_id is None:
                 self._cache.clear()
+                self._failures.clear()
             else:
                 self._cache.pop(organization_id, None)
+                self._failures.pop(organization_id, None)
 
     async def aclose(self) -> None:
         if self._client is not None:

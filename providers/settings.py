@@ -15,6 +15,7 @@ DEFAULT_CACHE_TTL = 300.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_RETRY_AFTER = 5.0
 PROVIDERS_PATH = "/api/providers/organization/enabled"
 
 
@@ -30,6 +31,9 @@ class LoaderSettings:
     timeout: float = DEFAULT_TIMEOUT
     """Budget for the whole request, body included: a slow backend must not hold a caller."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    retry_after: float = DEFAULT_RETRY_AFTER
+    """``PROVIDER_BACKEND_RETRY_AFTER``: seconds after a backend failure during which an org's
+    loads use the fallback at once instead of each paying the timeout again (0 = always ask)."""
 
     @property
     def providers_url(self) -> str | None:
@@ -47,6 +51,7 @@ class LoaderSettings:
             connect_timeout=env_float(env, "PROVIDER_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
             timeout=env_float(env, "PROVIDER_TIMEOUT", DEFAULT_TIMEOUT),
             max_body_bytes=int(env_float(env, "PROVIDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            retry_after=env_float(env, "PROVIDER_BACKEND_RETRY_AFTER", DEFAULT_RETRY_AFTER),
         )
 
 

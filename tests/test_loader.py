@@ -125,6 +125,7 @@ async def make_loader(clock: FakeClock) -> AsyncIterator[MakeLoader]:
         cache_ttl: float = 60.0,
         timeout: float = 2.0,
         max_body_bytes: int = 1024 * 1024,
+        retry_after: float = 5.0,
         environ: dict[str, str] | None = None,
     ) -> ProviderLoader:
         settings = LoaderSettings(
@@ -135,6 +136,7 @@ async def make_loader(clock: FakeClock) -> AsyncIterator[MakeLoader]:
             timeout=timeout,
             connect_timeout=1.0,
             max_body_bytes=max_body_bytes,
+            retry_after=retry_after,
         )
         loader = ProviderLoader(
             settings, environ=dict(ENV if environ is None else environ), clock=clock
@@ -555,6 +557,7 @@ FAILURES = [
 async def test_hybrid_falls_back_to_environment(
     backend: BackendServer,
     make_loader: MakeLoader,
+    clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
     failure: Failure,
 ) -> None:
@@ -576,7 +579,9 @@ async def test_hybrid_falls_back_to_environment(
     [warning] = warnings_of(caplog, "using the environment config")
     assert warning.org == ORG  # type: ignore[attr-defined]
     assert failure.reason in warning.reason  # type: ignore[attr-defined]
-    # nothing is cached from a failure: the next call asks the backend again
+    # no config is cached from a failure: once the retry window has passed, the next call
+    # asks the backend again
+    clock.advance(loader.settings.retry_after)
     await within(loader.load(ORG))
     assert loader.backend_requests == 2
 
@@ -659,6 +664,140 @@ async def test_a_failure_of_one_org_does_not_touch_another(
 
     assert isinstance(good, OrgProviders) and names(good) == BACKEND_SUMMARY
     assert isinstance(bad, BackendError) and "org 'globex'" in str(bad)
+
+
+# --- negative cache: a failed backend is not asked again for a while ----------------------
+
+RETRY_FAILURES = [
+    f for f in FAILURES if f.name in ("stopped", "slow-headers", "http-500", "invalid-json")
+]
+
+
+@pytest.mark.parametrize("failure", RETRY_FAILURES, ids=[f.name for f in RETRY_FAILURES])
+async def test_after_a_failure_loads_skip_the_backend_until_retry_after(
+    backend: BackendServer,
+    make_loader: MakeLoader,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    failure: Failure,
+) -> None:
+    backend.set_org("globex", org_payload("globex", "3", acme_providers()), version="3")
+    loader = make_loader(await within(failure.arrange(backend)), timeout=0.5, retry_after=5.0)
+    first = await within(loader.load(ORG))
+    assert first.source is ConfigSource.ENV
+    assert loader.backend_requests == 1
+
+    clock.advance(4.9)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        inside = [await within(loader.load(ORG), 1.0) for _ in range(3)]
+
+    assert [c.source for c in inside] == [ConfigSource.ENV] * 3
+    assert all(names(c) == ENV_SUMMARY and c.organization_id == ORG for c in inside)
+    assert loader.backend_requests == 1, "a load inside the retry window asked the backend"
+    [said] = warnings_of(caplog, "backend failed recently")  # once, not once per load
+    assert said.org == ORG  # type: ignore[attr-defined]
+    assert failure.reason in said.reason  # type: ignore[attr-defined]
+    assert not warnings_of(caplog, "backend unavailable")  # the failure was logged already
+
+    # healthy again, but the window still holds for this org, and only for this org
+    if failure.name == "stopped":
+        await within(backend.start())
+    backend.reset(ORG)
+    seen = len(backend.requests_for(ORG))
+    assert (await within(loader.load(ORG), 1.0)).source is ConfigSource.ENV
+    assert len(backend.requests_for(ORG)) == seen
+    assert (await within(loader.load("globex"))).source is ConfigSource.BACKEND
+    assert loader.backend_requests == 2
+
+    # after the window the backend is asked again
+    clock.advance(0.1)
+    again = await within(loader.load(ORG))
+    assert again.source is ConfigSource.BACKEND and names(again) == BACKEND_SUMMARY
+    assert loader.backend_requests == 3
+    assert backend.requests_for(ORG)[-1].status == 200
+
+
+async def test_a_stale_copy_is_served_without_a_request_inside_the_window(
+    backend: BackendServer,
+    make_loader: MakeLoader,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loader = make_loader(backend.url, cache_ttl=60, timeout=0.5, retry_after=5.0)
+    await within(loader.load(ORG))
+    clock.advance(61)
+    backend.behave(ORG, delay=5)
+    stale = await within(loader.load(ORG))
+    assert stale.source is ConfigSource.STALE_CACHE
+    assert len(backend.requests_for(ORG)) == 2
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = await within(loader.load(ORG), 1.0)
+        pushed = await within(loader.load(ORG, providers_version="18"), 1.0)
+
+    assert again.source is pushed.source is ConfigSource.STALE_CACHE
+    assert again.version == pushed.version == "17"
+    assert again.stt[0].secret("apiKey") == DEEPGRAM_KEY
+    assert len(backend.requests_for(ORG)) == 2
+    [said] = warnings_of(caplog, "backend failed recently")
+    assert "no answer within 0.5 s" in said.reason  # type: ignore[attr-defined]
+
+    clock.advance(5)
+    backend.reset(ORG)
+    fresh = await within(loader.load(ORG))
+    assert fresh.source is ConfigSource.CACHE  # 304: the copy was current after all
+    assert len(backend.requests_for(ORG)) == 3
+
+
+async def test_backend_only_fails_at_once_inside_the_window(
+    backend: BackendServer, make_loader: MakeLoader, clock: FakeClock
+) -> None:
+    backend.behave(ORG, status=503)
+    loader = make_loader(backend.url, env_fallback=False, retry_after=5.0)
+    with pytest.raises(BackendError, match="HTTP 503"):
+        await within(loader.load(ORG))
+
+    with pytest.raises(BackendError) as err:
+        await within(loader.load(ORG), 1.0)
+    message = str(err.value)
+    assert f"org '{ORG}'" in message and "HTTP 503" in message
+    assert "PROVIDER_BACKEND_RETRY_AFTER" in message and "PROVIDER_ENV_FALLBACK" in message
+    assert len(backend.requests_for(ORG)) == 1
+
+    clock.advance(5)
+    backend.reset(ORG)
+    assert (await within(loader.load(ORG))).source is ConfigSource.BACKEND
+    assert len(backend.requests_for(ORG)) == 2
+
+
+async def test_404_is_not_remembered_as_a_failure(
+    backend: BackendServer, make_loader: MakeLoader
+) -> None:
+    loader = make_loader(backend.url, retry_after=5.0)
+    for _ in range(2):
+        with pytest.raises(OrgNotFoundError):
+            await within(loader.load("nobody-inc"))
+    assert len(backend.requests_for("nobody-inc")) == 2
+
+
+async def test_retry_after_zero_asks_on_every_load(
+    backend: BackendServer, make_loader: MakeLoader
+) -> None:
+    backend.behave(ORG, status=500)
+    loader = make_loader(backend.url, retry_after=0)
+    for _ in range(3):
+        assert (await within(loader.load(ORG))).source is ConfigSource.ENV
+    assert len(backend.requests_for(ORG)) == 3
+
+
+def test_retry_after_is_read_from_the_environment() -> None:
+    assert LoaderSettings.from_env({}).retry_after == 5.0
+    settings = LoaderSettings.from_env({"PROVIDER_BACKEND_RETRY_AFTER": "12.5"})
+    assert settings.retry_after == 12.5
+    with pytest.raises(ConfigError, match="PROVIDER_BACKEND_RETRY_AFTER"):
+        LoaderSettings.from_env({"PROVIDER_BACKEND_RETRY_AFTER": "soon"})
 
 
 # --- bad entries ---------------------------------------------------------------------------
