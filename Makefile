@@ -1,14 +1,25 @@
 # Voice agent worker. `make demo` runs a whole call offline; `make test` runs the tests.
-# Both create .venv themselves. Presets load their .env.* file, then .env (your keys) if present.
+# Both create .venv themselves. Presets load .env (your keys and settings) if present, then
+# their .env.* file, so a preset's provider choices always win over .env.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-# load a preset file, then .env, into the environment of one command
+# the development server `make livekit-dev` runs, unless the environment or .env names another
+LIVEKIT_URL        ?= ws://localhost:7880
+LIVEKIT_API_KEY    ?= devkey
+LIVEKIT_API_SECRET ?= secret
+export LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET
+
+# Load .env, then a preset file, into the environment of one command. The preset comes last
+# so it decides the providers, models, org and persona even when .env is a copy of
+# .env.example; .env supplies keys and settings presets leave alone. An empty `NAME=` line
+# in .env is skipped: it would blank a key exported in the shell, and empty means unset.
+DOTENV_SET_LINES = grep -Ev '^[[:space:]]*[A-Za-z_][A-Za-z0-9_]*=[[:space:]]*$$' .env
 define with_env
-	set -a; . ./$(1); [ ! -f .env ] || . ./.env; set +a;
+	set -a; [ ! -f .env ] || eval "$$($(DOTENV_SET_LINES))"; . ./$(1); set +a;
 endef
 
 # the LiveKit server for real-room tests and `make call`, built from its Go module (SPEC §11)
