@@ -16,7 +16,8 @@ from pathlib import Path
 from pydantic import SecretStr, ValidationError
 
 from .errors import ConfigError
-from .registry import get_spec, names
+from .log import logger
+from .registry import ENV_HINTS, get_spec, names
 from .types import (
     AgentPersona,
     ConfigSource,
@@ -110,7 +111,7 @@ def env_kind(
 def env_providers(
     organization_id: str | None = None, environ: Mapping[str, str] | None = None
 ) -> OrgProviders:
-    return OrgProviders(
+    config = OrgProviders(
         organization_id=organization_id,
         stt=env_kind(ProviderKind.STT, environ),
         llm=env_kind(ProviderKind.LLM, environ),
@@ -118,6 +119,31 @@ def env_providers(
         agent=env_persona(environ),
         source=ConfigSource.ENV,
     )
+    _report_unread(config, os.environ if environ is None else environ)
+    return config
+
+
+_reported: set[str] = set()
+"""Variables already reported by ``_report_unread`` (once per process, not once per call)."""
+
+
+def _report_unread(config: OrgProviders, env: Mapping[str, str]) -> None:
+    """Warn about a shared variable (``LLM_MODEL``…) that no provider of these chains reads:
+    the setting it was meant to make is not made, and the per-provider name is the fix."""
+    read = {
+        var
+        for kind in ProviderKind
+        for c in config.chain(kind)
+        if (spec := get_spec(c.provider, kind)) is not None
+        for var in spec.env_options.values()
+    }
+    for var, instead in ENV_HINTS.items():
+        if env.get(var) and var not in read and var not in _reported:
+            _reported.add(var)
+            logger.warning(
+                "environment variable read by no provider of the chains, ignored",
+                extra={"variable": var, "chains": config.summary(), "use": instead},
+            )
 
 
 def _dedupe(items: list[str]) -> list[str]:

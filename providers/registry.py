@@ -79,7 +79,9 @@ class ProviderSpec:
     options: type[Options] = Options
     secrets: tuple[SecretSpec, ...] = ()
     env_options: Mapping[str, str] = field(default_factory=dict)
-    """Option name → environment variable, read in env mode."""
+    """Option name → environment variable, read in env mode. Settings whose values mean
+    something to one provider only (models, voices, endpoints) get that provider's own
+    variable: a chain sends each member only what is meant for it."""
     check: HttpCheck | None = None
     prewarm: Callable[[Any], None] | None = None
     """Loads the provider's local model once per process (called from the worker's setup)."""
@@ -404,7 +406,18 @@ def _key(*env: str, required: bool = True) -> tuple[SecretSpec, ...]:
 
 
 _OPENAI_CHECK = HttpCheck(_url("https://api.openai.com/v1", "/models"))
-_LLM_ENV = {"model": "LLM_MODEL", "base_url": "LLM_BASE_URL"}
+
+ENV_HINTS: Mapping[str, str] = {
+    "STT_MODEL": "DEEPGRAM_STT_MODEL or OPENAI_STT_MODEL",
+    "TTS_VOICE": "ELEVENLABS_VOICE_ID, CARTESIA_VOICE or OPENAI_TTS_VOICE",
+    "LLM_MODEL": (
+        "OPENAI_LLM_MODEL, GROQ_LLM_MODEL, AZURE_OPENAI_LLM_MODEL, GEMINI_LLM_MODEL or "
+        "ANTHROPIC_LLM_MODEL (LLM_MODEL is the openai-compatible server's model)"
+    ),
+}
+"""Shared variables that once fed every provider of a chain (one model for OpenAI and
+Groq alike), with the per-provider names that replace them: set but read by no provider of
+the chain, they are reported rather than silently ignored."""
 
 _SPECS: tuple[ProviderSpec, ...] = (
     # STT
@@ -414,7 +427,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _deepgram,
         DeepgramOptions,
         _key("DEEPGRAM_API_KEY"),
-        {"model": "STT_MODEL", "language": "STT_LANGUAGE"},
+        {"model": "DEEPGRAM_STT_MODEL", "language": "STT_LANGUAGE"},
         check=HttpCheck(
             lambda o: (
                 (o.base_url or "https://api.deepgram.com/v1/listen").rsplit("/", 1)[0] + "/projects"
@@ -428,7 +441,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _openai_stt,
         OpenAISTTOptions,
         _key("OPENAI_API_KEY"),
-        {"language": "STT_LANGUAGE"},
+        {"model": "OPENAI_STT_MODEL", "language": "STT_LANGUAGE", "base_url": "OPENAI_BASE_URL"},
         check=_OPENAI_CHECK,
     ),
     ProviderSpec(
@@ -468,7 +481,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _elevenlabs,
         ElevenLabsOptions,
         _key("ELEVEN_API_KEY", "ELEVENLABS_API_KEY"),
-        {"voice_id": "TTS_VOICE"},
+        {"voice_id": "ELEVENLABS_VOICE_ID"},
         check=HttpCheck(_url("https://api.elevenlabs.io/v1", "/user"), "xi-api-key", ""),
     ),
     ProviderSpec(
@@ -477,7 +490,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _cartesia,
         CartesiaOptions,
         _key("CARTESIA_API_KEY"),
-        {"voice": "TTS_VOICE"},
+        {"voice": "CARTESIA_VOICE"},
         check=HttpCheck(_url("https://api.cartesia.ai", "/voices?limit=1"), "X-API-Key", ""),
     ),
     ProviderSpec(
@@ -486,7 +499,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _openai_tts,
         OpenAITTSOptions,
         _key("OPENAI_API_KEY"),
-        {"voice": "TTS_VOICE"},
+        {"voice": "OPENAI_TTS_VOICE", "base_url": "OPENAI_BASE_URL"},
         check=_OPENAI_CHECK,
     ),
     # LLM
@@ -496,7 +509,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _openai_chat,
         ChatOptions,
         _key("OPENAI_API_KEY"),
-        _LLM_ENV,
+        {"model": "OPENAI_LLM_MODEL", "base_url": "OPENAI_BASE_URL"},
         check=_OPENAI_CHECK,
     ),
     ProviderSpec(
@@ -505,7 +518,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _openai_chat,
         GroqOptions,
         _key("GROQ_API_KEY"),
-        {"model": "LLM_MODEL"},
+        {"model": "GROQ_LLM_MODEL"},
         check=HttpCheck(_url("", "/models")),
     ),
     ProviderSpec(
@@ -515,7 +528,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         AzureOptions,
         _key("AZURE_OPENAI_API_KEY"),
         {
-            "model": "LLM_MODEL",
+            "model": "AZURE_OPENAI_LLM_MODEL",
             "azure_endpoint": "AZURE_OPENAI_ENDPOINT",
             "azure_deployment": "AZURE_OPENAI_DEPLOYMENT",
             "api_version": "OPENAI_API_VERSION",
@@ -527,7 +540,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _openai_chat,
         GeminiOptions,
         _key("GOOGLE_API_KEY", "GEMINI_API_KEY"),
-        {"model": "LLM_MODEL"},
+        {"model": "GEMINI_LLM_MODEL"},
         check=HttpCheck(_url("", "/models")),
     ),
     ProviderSpec(
@@ -536,7 +549,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _anthropic,
         AnthropicOptions,
         _key("ANTHROPIC_API_KEY"),
-        {"model": "LLM_MODEL"},
+        {"model": "ANTHROPIC_LLM_MODEL"},
         check=HttpCheck(_url("https://api.anthropic.com", "/v1/models"), "x-api-key", ""),
     ),
     ProviderSpec(
@@ -545,7 +558,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         _openai_chat,
         CompatibleOptions,
         _key("LLM_API_KEY", required=False),
-        _LLM_ENV,
+        {"model": "LLM_MODEL", "base_url": "LLM_BASE_URL"},
         check=HttpCheck(_url("", "/models")),
     ),
     ProviderSpec("offline", LLM, _offline, Options, (), local=True),

@@ -84,6 +84,7 @@ def test_dev_cloud_preset_wins_over_a_copied_env_example(repo: Path) -> None:
     assert env["STT_PROVIDER"] == "deepgram" and env["STT_FALLBACK"] == "vosk,whisper"
     assert env["LLM_PROVIDER"] == "openai" and env["LLM_FALLBACK"] == "groq,offline"
     assert env["TTS_PROVIDER"] == "elevenlabs" and env["TTS_FALLBACK"] == "cartesia,piper"
+    assert env["OPENAI_LLM_MODEL"] == "gpt-4.1-mini" and env["GROQ_LLM_MODEL"] == ""
     assert env["DEFAULT_ORGANIZATION_ID"] == "demo"
     assert env["AGENT_GREETING"].startswith("Hello, thanks for calling Harbor Clinic")
     # ... .env supplies the key and the personal settings no preset sets ...
