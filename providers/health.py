@@ -136,6 +136,27 @@ class HealthRegistry:
                     b.probing = True
             return True
 
+    def why_skipped(self, keys: HealthKeys) -> str:
+        """Why ``allow`` refused, for a log line: what failed, how long ago, and when a call
+        will try the provider again."""
+        with self._lock:
+            now = self._clock()
+            for key in keys.all():
+                b = self._breakers.get(key)
+                state = self._state(key)
+                if b is None or state is BreakerState.CLOSED:
+                    continue
+                ago = now - b.opened_at
+                if state is BreakerState.OPEN:
+                    retry_in = max(0.0, self._cooldown - ago)
+                    return (
+                        f"it failed {ago:.0f} s ago ({b.reason}); every call skips it until "
+                        f"one call tries it again in {retry_in:.0f} s (PROVIDER_COOLDOWN)"
+                    )
+                if b.probing:
+                    return f"it failed {ago:.0f} s ago ({b.reason}); another call is trying it now"
+        return "it was just marked down"
+
     def release(self, keys: HealthKeys) -> None:
         """A request admitted as a half-open probe ended without a verdict (cancelled)."""
         with self._lock:

@@ -47,8 +47,9 @@ class GuardedLLM(Delegate, llm.LLM[Any]):
         tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
         extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
     ) -> GuardedStream:
-        inner = (
-            self.inner.chat(
+        inner, skipped = None, None
+        if self.health.allow(self.keys):
+            inner = self.inner.chat(
                 chat_ctx=chat_ctx,
                 tools=tools,
                 conn_options=conn_options,
@@ -56,11 +57,15 @@ class GuardedLLM(Delegate, llm.LLM[Any]):
                 tool_choice=tool_choice,
                 extra_kwargs=extra_kwargs,
             )
-            if self.health.allow(self.keys)
-            else None
-        )
+        else:
+            skipped = self.health.why_skipped(self.keys)
         return GuardedStream(
-            self, inner, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
+            self,
+            inner,
+            chat_ctx=chat_ctx,
+            tools=tools or [],
+            conn_options=conn_options,
+            skipped=skipped,
         )
 
 
@@ -75,8 +80,10 @@ class GuardedStream(llm.LLMStream):
         chat_ctx: llm.ChatContext,
         tools: list[llm.Tool],
         conn_options: APIConnectOptions,
+        skipped: str | None = None,
     ) -> None:
         self._inner = inner
+        self._skipped = skipped  # why the provider is not asked, when ``inner`` is None
         super().__init__(guard, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
 
     async def _metrics_monitor_task(self, event_aiter: AsyncIterable[llm.ChatChunk]) -> None:
@@ -86,7 +93,12 @@ class GuardedStream(llm.LLMStream):
     async def _run(self) -> None:
         guard = self._llm
         if self._inner is None:
-            raise APIConnectionError(f"'{guard.name}' is marked down", retryable=False)
+            # livekit's adapter logs this as "<label> recovery failed: <message>" when its
+            # recovery check meets an open breaker: say what happened and what comes next
+            raise APIConnectionError(
+                f"'{guard.name}' not asked: {self._skipped}; the next LLM of the chain answers",
+                retryable=False,
+            )
         judged = False  # a verdict was recorded; else a probe in flight is released
         try:
             async with self._inner as stream:

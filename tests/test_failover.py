@@ -282,6 +282,32 @@ async def test_every_llm_down_the_offline_responder_answers() -> None:
     assert text == "We open at nine."
 
 
+async def test_a_skipped_llm_says_what_failed_and_when_it_is_tried_again() -> None:
+    """livekit's adapter logs "<llm> recovery failed: <message>" when its recovery check
+    meets our open breaker; the message must say why, not just "marked down"."""
+    from livekit.plugins import openai
+
+    from providers.llm_guard import GuardedLLM
+
+    now = [100.0]
+    health = HealthRegistry(cooldown=30.0, clock=lambda: now[0])
+    config = cfg("openai", LLM_, 10, KEY_A, base_url="http://127.0.0.1:9/v1")
+    keys = HealthKeys.of(config)
+    health.record_failure(keys, APIConnectionError())
+    now[0] += 4
+    inner = openai.LLM(api_key=KEY_A, base_url="http://127.0.0.1:9/v1")
+    guard = GuardedLLM(inner, name="openai", keys=keys, health=health, budget=BUDGET)
+
+    with pytest.raises(APIConnectionError) as err:
+        await asyncio.wait_for(answer(guard, "Hello?"), LIMIT)
+
+    message = str(err.value)
+    assert "'openai' not asked: it failed 4 s ago (APIConnectionError)" in message
+    assert "tries it again in 26 s (PROVIDER_COOLDOWN)" in message
+    assert "the next LLM of the chain answers" in message
+    assert KEY_A not in message
+
+
 # --- STT -------------------------------------------------------------------------------
 
 

@@ -83,3 +83,22 @@ def test_snapshot_reason_names_the_failure_not_its_text() -> None:
     )
     (info,) = health.snapshot()
     assert info.reason == "APIStatusError (HTTP 401)" and KEY not in repr(info)
+
+
+def test_why_skipped_says_what_failed_and_when_it_is_tried_again() -> None:
+    now = [0.0]
+    health = HealthRegistry(cooldown=30.0, clock=lambda: now[0])
+    keys = HealthKeys.of(config())
+    health.record_failure(keys, status(503))
+    now[0] = 10.0
+    assert not health.allow(keys)
+    assert health.why_skipped(keys) == (
+        "it failed 10 s ago (APIStatusError (HTTP 503)); every call skips it until one call "
+        "tries it again in 20 s (PROVIDER_COOLDOWN)"
+    )
+    now[0] = 30.0
+    assert health.allow(keys)  # this call probes; the next is turned away
+    assert not health.allow(keys)
+    assert health.why_skipped(keys) == (
+        "it failed 30 s ago (APIStatusError (HTTP 503)); another call is trying it now"
+    )
