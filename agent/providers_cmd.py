@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
-import re
 import sys
 from typing import Any
 
@@ -19,14 +17,13 @@ from providers.probe import ProbeResult, probe_all
 from providers.registry import OFFLINE_LLM
 from providers.types import OrgProviders, ProviderConfig, ProviderKind
 
+from .log import MASK, SECRET_LIKE, setup_logging
 from .org import check_org_id
-
-_SECRET_LIKE = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
 
 
 def redact(options: Any) -> dict[str, Any]:
     """Options as printed: a key-looking option someone put in ``config`` is hidden too."""
-    return {k: "**********" if _SECRET_LIKE.search(k) else v for k, v in dict(options).items()}
+    return {k: MASK if SECRET_LIKE.search(k) else v for k, v in dict(options).items()}
 
 
 def _entry(
@@ -135,5 +132,5 @@ def main(argv: list[str]) -> int:
         except ValueError as e:
             print(f"providers: {e}", file=sys.stderr)
             return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     return asyncio.run(_run(args))

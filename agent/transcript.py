@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any
 from livekit import rtc
 
 from .file_io import SAMPLE_RATE, CallerTurn, PlaybackSegment, resample
+from .log import setup_logging as setup_logging  # simulate and call log the same way
 from .org import check_org_id
 
 TURN_TIMEOUT = 20.0
@@ -153,23 +152,3 @@ async def wait_for_change(
 def answered_since(state: str, spoke_at: list[float], t: float) -> bool:
     """The agent spoke after timeline second ``t`` and is listening again."""
     return state in ("listening", "idle") and any(s > t for s in spoke_at)
-
-
-class _ExtraFormatter(logging.Formatter):
-    """``LEVEL logger: message key=value ...``: our logs keep variable data in ``extra``."""
-
-    _plain = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        extras = {k: v for k, v in vars(record).items() if k not in self._plain}
-        return line + "".join(f" {k}={v}" for k, v in extras.items())
-
-
-def setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ExtraFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-    if verbose:
-        for name in ("voice_agent", "providers", "plugins"):
-            logging.getLogger(name).setLevel(logging.INFO)

@@ -196,3 +196,25 @@ async def test_console_without_portaudio_names_the_fix() -> None:
         "portaudio). Without a microphone: `python -m agent simulate`, or `python -m agent "
         "call` against a running worker."
     ]
+
+
+async def test_providers_says_which_org_fell_back_and_why() -> None:
+    from tests.servers import free_port
+
+    env = {
+        "AICO_BACKEND_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens
+        "AICO_INTERNAL_API_KEY": PLANTED,
+        "STT_PROVIDER": "whisper",
+        "TTS_PROVIDER": "piper",
+        "LLM_PROVIDER": "offline",
+    }
+    code, out, err = await run_agent("providers", "--org", "acme", env=env)
+    assert code == 0, err
+    assert "source:       env" in out
+    [warning] = [line for line in err.splitlines() if "backend unavailable" in line]
+    assert warning.startswith(
+        "WARNING voice_agent.providers: backend unavailable, using the environment config"
+    )
+    assert " org=acme " in warning and " reason=ConnectError " in warning
+    assert " retry_after=5.0" in warning
+    assert PLANTED not in out + err
