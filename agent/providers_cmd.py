@@ -36,7 +36,10 @@ def _entry(
     }
     if result is not None:
         entry["check"] = {"ok": result.ok, "detail": result.detail}
-        entry["breaker"] = health.state_of(HealthKeys.of(config)).value
+        # a config that cannot be built (missing key, bad option) is no verdict on the
+        # provider's health: no breaker is involved
+        config_problem = not result.ok and result.error is None
+        entry["breaker"] = None if config_problem else health.state_of(HealthKeys.of(config)).value
     return entry
 
 
@@ -86,9 +89,21 @@ def _print_text(data: dict[str, Any]) -> None:
             opts = ", ".join(f"{k}={v}" for k, v in e["options"].items()) or "defaults"
             line = f"  {i}. {e['provider']:<18} priority {e['priority']:<5} {opts}"
             if "check" in e:
-                mark = "ok  " if e["check"]["ok"] else "FAIL"
-                line += f"\n     [{mark}] breaker {e['breaker']:<9} {e['check']['detail']}"
+                line += f"\n     {_check_line(e)}"
             print(line)
+
+
+def _check_line(entry: dict[str, Any]) -> str:
+    """What the probe found, first; the breaker only where a failure involves it."""
+    check, breaker = entry["check"], entry["breaker"]
+    if check["ok"]:
+        return f"[ok]   {check['detail']}"
+    if breaker is None:
+        return f"[FAIL] cannot be built: {check['detail']}"
+    return (
+        f"[FAIL] {check['detail']}; breaker {breaker}: in a worker, calls would skip it "
+        "until one tries it again after PROVIDER_COOLDOWN"
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:

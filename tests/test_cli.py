@@ -218,3 +218,24 @@ async def test_providers_says_which_org_fell_back_and_why() -> None:
     assert " org=acme " in warning and " reason=ConnectError " in warning
     assert " retry_after=5.0" in warning
     assert PLANTED not in out + err
+
+
+async def test_providers_check_says_what_failed_not_breaker_closed() -> None:
+    code, out, err = await run_agent(
+        "providers",
+        "--check",
+        env={
+            "STT_PROVIDER": "deepgram",  # no DEEPGRAM_API_KEY: cannot be built
+            "STT_FALLBACK": "whisper",
+            "TTS_PROVIDER": "piper",
+            "LLM_PROVIDER": "offline",
+        },
+    )
+    assert code == 0, err  # whisper serves STT
+    lines = out.splitlines()
+    check = lines[lines.index(next(x for x in lines if "deepgram" in x)) + 1].strip()
+    assert check == (
+        "[FAIL] cannot be built: provider 'deepgram' (stt) needs secret 'apiKey': "
+        "set DEEPGRAM_API_KEY"
+    )
+    assert "breaker closed" not in out
