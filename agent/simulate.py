@@ -217,6 +217,11 @@ def _turns(
         if "started_speaking_at" in metrics:
             at = observer.to_timeline(float(metrics["started_speaking_at"]))
         latency: dict[str, float] = {}
+        # livekit records the LLM's metadata on every reply it generated; ``say`` (the
+        # greeting) has none: name the TTS only, no LLM or STT took part
+        scripted = item.role == "assistant" and not {"llm_metadata", "llm_node_ttft"} & set(metrics)
+        if scripted:
+            providers = {k: v for k, v in providers.items() if k == "tts"}
         if item.role == "user":
             for ours, theirs in (
                 ("stt_final", "transcription_delay"),
@@ -248,6 +253,7 @@ def _turns(
                 latency=latency,
                 at=round(at, 3),
                 interrupted=item.interrupted,
+                scripted=scripted,
             )
         )
     return turns

@@ -43,6 +43,9 @@ class Turn:
     """Timeline seconds when the turn started."""
     interrupted: bool = False
     """The caller cut this agent turn short; ``text`` is what was played."""
+    scripted: bool = False
+    """Said as written (``session.say``: the greeting), not produced by an LLM; its
+    ``providers`` name the TTS only."""
 
 
 @dataclass
@@ -68,6 +71,7 @@ class CallResult:
                     "providers": t.providers,
                     "latency": t.latency,
                     **({"interrupted": True} if t.interrupted else {}),
+                    **({"scripted": True} if t.scripted else {}),
                 }
                 for t in self.turns
             ],
@@ -85,10 +89,15 @@ def format_transcript(result: CallResult) -> str:
     chains = "  ".join(f"{k}: {' > '.join(v)}" for k, v in result.chains.items())
     where = f"   room {result.room}" if result.room else ""
     lines = [f"organization {result.organization_id or '(none)'}{where}   {chains}".rstrip(), ""]
+    caller_spoke = False
     for t in result.turns:
         who = "caller" if t.role == "user" else "agent "
         kinds = ("stt",) if t.role == "user" else ("llm", "tts")
         served = " ".join(f"{k}={t.providers[k]}" for k in kinds if k in t.providers)
+        if t.scripted:
+            said = "said as written" if caller_spoke else "greeting"
+            served = f"{said}, no llm" + (f"  {served}" if served else "")
+        caller_spoke = caller_spoke or t.role == "user"
         cut = " [interrupted]" if t.interrupted else ""
         lines.append(f"[{t.at:6.2f}s] {who}: {t.text}{cut}")
         timing = "  ".join(f"{k} {v:.2f}s" for k, v in t.latency.items())

@@ -14,7 +14,7 @@ import pytest
 
 from agent.file_io import SAMPLE_RATE
 from agent.simulate import simulate_call
-from agent.transcript import CallResult, say
+from agent.transcript import CallResult, Turn, format_transcript, say
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 from tests.audio import read_stereo, rms, transcribe, word_error_rate, words
@@ -118,12 +118,34 @@ def test_json_output_shape(tmp_path: Path) -> None:
     assert roles == ["assistant", "user", "assistant"]  # greeting, question, answer
     assert out["turns"][0]["text"] == "Hello, how can I help?"
     assert out["turns"][2]["text"] == "Our office is at 42 Harbor Street."
-    for turn in out["turns"]:
+    greeting, *rest = out["turns"]
+    # no LLM produced the greeting: it names the TTS that spoke it, and no LLM
+    assert set(greeting) == {"role", "text", "providers", "latency", "scripted"}
+    assert greeting["scripted"] is True and greeting["providers"] == {"tts": "piper"}
+    for turn in rest:
         assert set(turn) == {"role", "text", "providers", "latency"}
         assert set(turn["providers"]) == {"stt", "llm", "tts"}
-        assert all(isinstance(v, float) for v in turn["latency"].values())
+    assert all(isinstance(v, float) for t in out["turns"] for v in t["latency"].values())
     assert {"stt_final", "end_of_turn"} <= set(out["turns"][1]["latency"])
     assert {"voice_to_voice", "llm_ttft", "tts_ttfb"} <= set(out["turns"][2]["latency"])
+
+
+def test_the_transcript_labels_the_greeting_not_an_llm() -> None:
+    result = CallResult(
+        organization_id="demo",
+        turns=[
+            Turn("assistant", "Hello.", {"tts": "openai"}, {}, at=0.1, scripted=True),
+            Turn("user", "Hours?", {"stt": "deepgram"}, {}, at=2.0),
+            Turn("assistant", "Nine to five.", {"llm": "openai", "tts": "openai"}, {}, at=3.0),
+        ],
+        output=Path("out/call.wav"),
+        chains={"stt": ["deepgram"], "llm": ["openai", "offline"], "tts": ["openai"]},
+    )
+    lines = format_transcript(result).splitlines()
+    assert lines[3].split() == ["greeting,", "no", "llm", "tts=openai"]
+    assert lines[7].split() == ["llm=openai", "tts=openai"]
+    assert result.to_json()["turns"][0]["scripted"] is True
+    assert "scripted" not in result.to_json()["turns"][2]
 
 
 def test_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
