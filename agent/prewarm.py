@@ -4,6 +4,7 @@ first caller does not wait for a model, and every later call reuses the same obj
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -30,14 +31,17 @@ def shared_vad() -> vad.VAD:
 
 
 def load_models(
-    org: OrgProviders, only: Mapping[ProviderKind, list[str]] | None = None
+    org: OrgProviders,
+    only: Mapping[ProviderKind, list[str]] | None = None,
+    *,
+    failure_level: int = logging.WARNING,
 ) -> list[str]:
     """Load the local models (vosk, piper, whisper) an org's chains use — each once per
     process; a model already in memory costs a dictionary lookup. ``only`` limits it to the
     providers a built chain kept, so one the factory already left out is not retried.
 
-    Failures are logged once and not fatal: the factory leaves such a provider out of its
-    chain and the next one serves. Blocking. Returns the names that are loaded.
+    Failures are logged once (at ``failure_level``) and not fatal: the factory leaves such a
+    provider out of its chain and the next one serves. Blocking. Returns the names loaded.
     """
     loaded: list[str] = []
     for kind in ProviderKind:
@@ -51,7 +55,8 @@ def load_models(
                 spec.prewarm(validate_options(spec, config, org.organization_id))
                 loaded.append(config.provider)
             except Exception as e:
-                logger.warning(
+                logger.log(
+                    failure_level,
                     "local model not loaded; its chain goes on to the next provider",
                     extra={"provider": config.label, "reason": str(e) or type(e).__name__},
                 )
@@ -59,13 +64,16 @@ def load_models(
 
 
 def load_local_models() -> list[str]:
-    """Load the models the environment config names: the worker's default stack."""
+    """Load the models the environment config names: the worker's default stack, ahead of
+    the first call. No chain is built here, so a model that cannot load (Vosk without
+    ``make models``) is only noted: the warning comes from the call whose chain really
+    holds that provider, and a worker whose calls never use it does not warn at all."""
     try:
         org = env_providers(os.environ.get("DEFAULT_ORGANIZATION_ID"))
     except ProviderError as e:
         logger.error("cannot read the environment provider config", extra={"reason": str(e)})
         return []
-    return load_models(org)
+    return load_models(org, failure_level=logging.INFO)
 
 
 def prewarm(proc: JobProcess) -> None:

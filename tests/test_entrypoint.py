@@ -208,3 +208,35 @@ async def test_turn_detection_is_local_unless_asked_otherwise(
             await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
     finally:
         await loader.aclose()
+
+
+def test_prewarm_does_not_warn_about_a_model_no_chain_is_built_with(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    from agent.prewarm import load_local_models
+    from providers.env import env_providers
+    from providers.factory import build_chains
+
+    monkeypatch.setenv("STT_PROVIDER", "vosk")
+    monkeypatch.setenv("STT_FALLBACK", "whisper")
+    monkeypatch.setenv("VOSK_MODEL_PATH", str(tmp_path / "no-model-here"))
+    monkeypatch.setenv("TTS_PROVIDER", "piper")
+    monkeypatch.setenv("TTS_HOST", "127.0.0.1")  # a Piper server: nothing to load
+    monkeypatch.setenv("LLM_PROVIDER", "offline")
+    monkeypatch.setenv("WHISPER_MODEL", str(tmp_path / "no-whisper-either"))
+
+    with caplog.at_level(logging.INFO):
+        load_local_models()
+    noted = [r for r in caplog.records if r.getMessage().startswith("local model not loaded")]
+    assert {r.__dict__["provider"] for r in noted} >= {"'vosk' (stt)"}
+    assert all(r.levelno == logging.INFO for r in noted)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+    # the call whose chain holds Vosk is where the warning belongs
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        chains = build_chains(env_providers("demo"), vad=shared_vad())
+    assert chains.providers[ProviderKind.STT] == ["whisper"]
+    [left_out] = [r for r in caplog.records if r.getMessage() == "provider left out of the chain"]
+    assert left_out.__dict__["provider"] == "'vosk' (stt)"
+    assert "no Vosk model found" in left_out.__dict__["reason"]
