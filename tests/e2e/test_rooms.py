@@ -231,7 +231,13 @@ async def test_backend_only_with_the_backend_down_refuses_then_recovers(
     loop_thread.run(own.start())
     own.set_org("harbor", local_org("harbor"), version="1")
     try:
-        env = backend_env(own, AGENT_NAME="e2e-strict", PROVIDER_ENV_FALLBACK="false")
+        env = backend_env(
+            own,
+            AGENT_NAME="e2e-strict",
+            PROVIDER_ENV_FALLBACK="false",
+            # the recovery is under test, not the retry window: ask on every call
+            PROVIDER_BACKEND_RETRY_AFTER="0",
+        )
         (strict,) = workers.start("strict", **env)
         loop_thread.run(own.stop())  # down: connections refused
 
