@@ -58,6 +58,9 @@ class CallResult:
     """False when the call hit its timeout before the last caller turn was answered."""
     room: str | None = None
     """The LiveKit room (``call`` only)."""
+    usage: dict[str, Any] | None = None
+    """The call's usage record as sent to the backend (``simulate`` only: in a room the
+    worker sends it)."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -76,6 +79,8 @@ class CallResult:
         }
         if self.room is not None:
             data["room"] = self.room
+        if self.usage is not None:
+            data["usage"] = self.usage
         return data
 
     def voice_to_voice(self) -> list[float]:
@@ -98,8 +103,30 @@ def format_transcript(result: CallResult) -> str:
     v2v = result.voice_to_voice()
     if v2v:
         lines += ["", f"voice-to-voice: {', '.join(f'{v:.2f}s' for v in v2v)}"]
+    if result.usage is not None:
+        lines.append(f"usage: {describe_usage(result.usage)}")
     lines.append(f"output: {result.output} (left: caller, right: agent)")
     return "\n".join(lines)
+
+
+_UNIT_NAMES = {
+    "audioSeconds": "s audio",
+    "inputTokens": "input tokens",
+    "cachedInputTokens": "cached",
+    "outputTokens": "output tokens",
+    "characters": "chars",
+}
+
+
+def describe_usage(record: dict[str, Any]) -> str:
+    """``stt/whisper 2.6 s audio; tts/piper 139 chars …; estimated $0.0000``."""
+    parts = []
+    for line in record.get("usage", []):
+        units = ", ".join(f"{line[k]:g} {name}" for k, name in _UNIT_NAMES.items() if line.get(k))
+        parts.append(f"{line['kind']}/{line['provider']} {units}".strip())
+    failovers = len(record.get("failovers", []))
+    tail = f"; {failovers} failover(s)" if failovers else ""
+    return f"{'; '.join(parts) or 'none'}; estimated ${record['estimatedCostUsd']:.4f}{tail}"
 
 
 async def say(sentences: list[str]) -> list[rtc.AudioFrame]:
