@@ -1,0 +1,53 @@
+"""Prometheus series fed by provider health and failover events, with bounded org labels.
+(The whole path, scraped from a real worker during and after a call with a failover, is in
+``tests/e2e/test_rooms.py``.)"""
+
+from __future__ import annotations
+
+from livekit.agents import APIStatusError
+from prometheus_client import REGISTRY
+
+from agent import metrics
+from providers.failover import FailoverLog
+from providers.health import HealthKeys, HealthRegistry
+from providers.types import ProviderConfig, ProviderKind
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_org_labels_are_bounded() -> None:
+    labels = metrics.OrgLabels(enabled=True, limit=2)
+    assert [labels(o) for o in ("a", "b", "c", "a", None)] == ["a", "b", "other", "a", "other"]
+    assert metrics.OrgLabels(enabled=False, limit=2)("a") == "all"
+
+
+def test_breakers_and_switches_become_series() -> None:
+    health = HealthRegistry()
+    metrics.install(health)
+    config = ProviderConfig(
+        provider="cartesia", kind=ProviderKind.TTS, options={"base_url": "http://metrics-test"}
+    )
+    keys = HealthKeys.of(config)
+    errors = dict(kind="tts", provider="cartesia", reason="APIStatusError (HTTP 503)")
+    before = sample("voice_agent_provider_errors_total", **errors)
+
+    health.record_failure(keys, APIStatusError("down", status_code=503))
+    up = dict(kind="tts", provider="cartesia", key=keys.endpoint)
+    assert sample("voice_agent_provider_up", **up) == 0
+    assert sample("voice_agent_provider_errors_total", **errors) == before + 1
+    health.record_success(keys)
+    assert sample("voice_agent_provider_up", **up) == 1
+
+    switch = dict(
+        kind="tts",
+        from_provider="cartesia",
+        to_provider="piper",
+        reason="APIStatusError (HTTP 503)",
+    )
+    before = sample("voice_agent_failovers_total", **switch)
+    FailoverLog("acme").switch(
+        ProviderKind.TTS, "cartesia", "piper", APIStatusError("x", status_code=503)
+    )
+    assert sample("voice_agent_failovers_total", **switch) == before + 1
