@@ -30,22 +30,22 @@ def test_breakers_and_switches_become_series() -> None:
         provider="cartesia", kind=ProviderKind.TTS, options={"base_url": "http://metrics-test"}
     )
     keys = HealthKeys.of(config)
-    errors = dict(kind="tts", provider="cartesia", reason="APIStatusError (HTTP 503)")
+    errors = {"kind": "tts", "provider": "cartesia", "reason": "APIStatusError (HTTP 503)"}
     before = sample("voice_agent_provider_errors_total", **errors)
 
     health.record_failure(keys, APIStatusError("down", status_code=503))
-    up = dict(kind="tts", provider="cartesia", key=keys.endpoint)
+    up = {"kind": "tts", "provider": "cartesia", "key": keys.endpoint}
     assert sample("voice_agent_provider_up", **up) == 0
     assert sample("voice_agent_provider_errors_total", **errors) == before + 1
     health.record_success(keys)
     assert sample("voice_agent_provider_up", **up) == 1
 
-    switch = dict(
-        kind="tts",
-        from_provider="cartesia",
-        to_provider="piper",
-        reason="APIStatusError (HTTP 503)",
-    )
+    switch = {
+        "kind": "tts",
+        "from_provider": "cartesia",
+        "to_provider": "piper",
+        "reason": "APIStatusError (HTTP 503)",
+    }
     before = sample("voice_agent_failovers_total", **switch)
     FailoverLog("acme").switch(
         ProviderKind.TTS, "cartesia", "piper", APIStatusError("x", status_code=503)
