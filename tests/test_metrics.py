@@ -51,3 +51,26 @@ def test_breakers_and_switches_become_series() -> None:
         ProviderKind.TTS, "cartesia", "piper", APIStatusError("x", status_code=503)
     )
     assert sample("voice_agent_failovers_total", **switch) == before + 1
+
+
+def test_the_dashboard_only_queries_series_the_worker_exports() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = Path(metrics.__file__).parent / "data" / "grafana-dashboard.json"
+    panels = json.loads(dashboard.read_text())["panels"]
+    exported = {
+        name
+        for family in REGISTRY.collect()
+        if family.name.startswith("voice_agent_")
+        for name in {s.name for s in family.samples}
+        | {family.name + suffix for suffix in ("_total", "_bucket", "_count", "_sum")}
+    }
+    queried = {
+        m
+        for p in panels
+        for t in p["targets"]
+        for m in re.findall(r"voice_agent_[a-z_]+", t["expr"])
+    }
+    assert queried and queried <= exported, queried - exported
