@@ -21,7 +21,6 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from livekit import rtc
 from livekit.agents import (
     DEFAULT_API_CONNECT_OPTIONS,
@@ -36,6 +35,7 @@ from livekit.agents import (
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
 
+from .audio import MonoResampler
 from .log import logger
 
 if TYPE_CHECKING:
@@ -203,11 +203,10 @@ class STT(stt.STT[Literal["metrics_collected", "error"]]):
 
 class _PcmChunker:
     """Turns livekit frames of any rate and channel count into 16-bit mono PCM chunks of
-    ``CHUNK_MS`` at the recognizer's rate (resampling with livekit's sox resampler)."""
+    ``CHUNK_MS`` at the recognizer's rate."""
 
     def __init__(self, sample_rate: int) -> None:
-        self._rate = sample_rate
-        self._resampler: rtc.AudioResampler | None = None
+        self._resampler = MonoResampler(sample_rate, quality=rtc.AudioResamplerQuality.HIGH)
         self._bstream = utils.audio.AudioByteStream(
             sample_rate=sample_rate,
             num_channels=1,
@@ -215,21 +214,11 @@ class _PcmChunker:
         )
 
     def push(self, frame: rtc.AudioFrame) -> list[bytes]:
-        if frame.num_channels > 1:
-            samples = np.frombuffer(frame.data, dtype=np.int16).reshape(-1, frame.num_channels)
-            mono = samples.mean(axis=1).astype(np.int16)
-            frame = rtc.AudioFrame(mono.tobytes(), frame.sample_rate, 1, len(mono))
-        if frame.sample_rate == self._rate:
-            return self._chunks([frame])
-        if self._resampler is None:
-            self._resampler = rtc.AudioResampler(
-                frame.sample_rate, self._rate, quality=rtc.AudioResamplerQuality.HIGH
-            )
         return self._chunks(self._resampler.push(frame))
 
     def flush(self) -> list[bytes]:
         """Everything buffered, including a last short chunk (segment end)."""
-        chunks = self._chunks(self._resampler.flush()) if self._resampler else []
+        chunks = self._chunks(self._resampler.flush())
         chunks.extend(f.data.tobytes() for f in self._bstream.flush())
         return chunks
 
