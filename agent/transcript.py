@@ -17,7 +17,9 @@ from typing import Any
 
 from livekit import rtc
 
-from .file_io import SAMPLE_RATE, CallerTurn, PlaybackSegment, resample
+from plugins.audio import to_mono
+
+from .file_io import SAMPLE_RATE, CallerTurn, PlaybackSegment
 from .org import check_org_id
 
 TURN_TIMEOUT = 20.0
@@ -140,7 +142,7 @@ async def say(sentences: list[str]) -> list[rtc.AudioFrame]:
             raise ValueError(f"--say {text!r}: nothing to speak (give a sentence with words)")
         pcm = b"".join(c.audio_int16_bytes for c in chunks)
         frame = rtc.AudioFrame(pcm, chunks[0].sample_rate, 1, len(pcm) // 2)
-        return resample(frame, SAMPLE_RATE)
+        return to_mono(frame, SAMPLE_RATE)
 
     return [await asyncio.to_thread(speak, s) for s in sentences]
 

@@ -238,6 +238,9 @@ class PiperOptions(Options):
     speaker: int | None = None
     length_scale: float | None = None
     sample_rate: int | None = None
+    timeout: float = Field(default=5.0, gt=0)
+    """Remote mode: seconds one sentence's request may take (also bounded by the caller's
+    ``conn_options.timeout``)."""
 
 
 def _piper_module() -> ModuleType:
@@ -259,6 +262,7 @@ def _piper(r: BuildRequest) -> Any:
         speaker=o.speaker,
         length_scale=o.length_scale,
         sample_rate=o.sample_rate,
+        timeout=o.timeout,
     )
 
 
