@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, AutoSubscribe, JobContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
+from providers import strategy
 from providers.errors import ProviderError
 from providers.factory import Chains, build_chains
+from providers.health import get_health
 from providers.loader import ProviderLoader, get_loader
 from providers.types import OrgProviders
 
+from . import metrics
 from .log import logger
 from .org import OrgRef, resolve_org
 from .prewarm import load_models, shared_vad
 from .turns import TurnSettings
+from .usage import CallRecord, get_usage, usage_lines
 
 
 @dataclass
@@ -29,6 +34,12 @@ class Call:
     chains: Chains
     session: AgentSession[None]
     agent: Agent
+    call_id: str
+    routing: strategy.Routing
+    room: str | None = None
+    started_at: float = field(default_factory=time.time)
+    record: CallRecord | None = None
+    """Set by ``finish``."""
 
     async def start(self, *, room: NotGivenOr[rtc.Room] = NOT_GIVEN) -> None:
         """Start the session (on ``room``, or on whatever I/O was set) and greet."""
@@ -36,16 +47,65 @@ class Call:
         if self.org.agent.greeting:
             self.session.say(self.org.agent.greeting)
 
+    async def finish(self) -> CallRecord:
+        """The call is over: price what livekit counted and hand the record to the usage
+        sender (spooled, then sent in the background; this never waits for the backend).
+        Idempotent."""
+        if self.record is not None:
+            return self.record
+        org_id = self.org.organization_id
+        lines = usage_lines(self.session.usage.model_usage, self.chains.configs, org_id=org_id)
+        self.record = CallRecord(
+            call_id=self.call_id,
+            organization_id=org_id,
+            started_at=self.started_at,
+            ended_at=time.time(),
+            config_source=self.org.source.value,
+            config_version=self.org.version,
+            strategy=self.routing.strategy.value,
+            usage=lines,
+            failovers=list(self.chains.failovers.events),
+            room=self.room,
+        )
+        label = metrics.org_label(org_id)
+        for line in lines:
+            for unit, amount in line.units.items():
+                metrics.USAGE_UNITS.labels(label, line.kind, line.provider, unit.metric_label).inc(
+                    amount
+                )
+            metrics.COST_USD.labels(label, line.provider).inc(line.cost_usd)
+        await get_usage().submit(self.record)
+        return self.record
+
 
 async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None) -> Call:
     ref = resolve_org(
         ctx.job.metadata, ctx.job.room.metadata, os.environ.get("DEFAULT_ORGANIZATION_ID")
     )
-    org = await (loader or get_loader()).load(
+    loaded = await (loader or get_loader()).load(
         ref.organization_id, providers_version=ref.providers_version
     )
+    routing = strategy.Routing.of(loaded)
+    if routing.over_budget:
+        metrics.BUDGET_EXCEEDED.labels(metrics.org_label(loaded.organization_id)).inc()
+        logger.warning(
+            "monthly budget reached, routing this call by cost",
+            extra={
+                "org": loaded.organization_id,
+                "budget_usd": loaded.budget_usd,
+                "spent_usd": loaded.spent_usd,
+            },
+        )
+    org, dropped = strategy.apply(loaded, routing.strategy)
+    for d in dropped:
+        logger.info(
+            "provider left out by the strategy",
+            extra={"org": org.organization_id, "provider": d.config.label, "reason": d.reason},
+        )
     vad = ctx.proc.userdata.get("vad") or shared_vad()
-    chains = build_chains(org, vad=vad)
+    health = get_health()
+    metrics.install(health)
+    chains = build_chains(org, vad=vad, health=health)
     # this org's local models (usually loaded at prewarm already), off the event loop
     await asyncio.to_thread(load_models, org, chains.providers)
     turns = TurnSettings.from_env()
@@ -64,11 +124,23 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
             "org_from": ref.source,
             "config_source": org.source.value,
             "version": org.version,
+            "strategy": routing.strategy.value,
             **{kind.value: names for kind, names in chains.providers.items()},
             **turns.describe(),
         },
     )
-    return Call(ref, org, chains, session, Agent(instructions=org.agent.instructions))
+    metrics.CALLS.labels(metrics.org_label(org.organization_id), org.source.value).inc()
+    metrics.observe_session(session, chains.labels)
+    return Call(
+        ref,
+        org,
+        chains,
+        session,
+        Agent(instructions=org.agent.instructions),
+        call_id=ctx.job.id,
+        routing=routing,
+        room=ctx.job.room.name,
+    )
 
 
 ATTRIBUTE_CALL_ERROR = "voice_agent.error"
@@ -83,6 +155,11 @@ async def entrypoint(ctx: JobContext) -> None:
     except ProviderError as e:
         await refuse_call(ctx, str(e))
         return
+
+    async def finish() -> None:
+        await call.finish()
+
+    ctx.add_shutdown_callback(finish)
     await call.start(room=ctx.room)
 
 
@@ -91,6 +168,7 @@ async def refuse_call(ctx: JobContext, reason: str) -> None:
     whose chains cannot be built): log it, tell the room why, leave. The worker goes on
     taking calls. ``reason`` is a ``ProviderError`` message, which never holds a secret."""
     logger.error("call refused", extra={"room": ctx.job.room.name, "reason": reason})
+    metrics.REFUSED.inc()
     try:
         await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
         await ctx.room.local_participant.set_attributes({ATTRIBUTE_CALL_ERROR: reason})

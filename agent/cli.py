@@ -1,6 +1,6 @@
-"""``python -m agent``: our own subcommands (``providers``, ``simulate``, ``call``), everything
-else handed to livekit's CLI (``dev``, ``start``, ``console``, ``connect``,
-``download-files``)."""
+"""``python -m agent``: our own subcommands (``providers``, ``simulate``, ``call``,
+``status``, ``usage``), everything else handed to livekit's CLI (``dev``, ``start``,
+``console``, ``connect``, ``download-files``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ Our commands:
   providers   the resolved provider chains of an organization; --check probes each one
   simulate    a whole call with no LiveKit server: caller audio from a file or Piper
   call        a caller for a running worker, through a LiveKit server, over WebRTC
+  status      which providers a running worker considers healthy, and why not
+  usage       usage records waiting in the spool; --flush sends them now
 
 livekit's commands (its CLI):
   start       run the worker in production mode (what deployments and the tests run)
@@ -74,6 +76,14 @@ def main(argv: list[str] | None = None) -> None:
         from .caller import main as call_main
 
         raise SystemExit(call_main(args[1:]))
+    if command == "status":
+        from .status import main as status_main
+
+        raise SystemExit(status_main(args[1:]))
+    if command == "usage":
+        from .usage.command import main as usage_main
+
+        raise SystemExit(usage_main(args[1:]))
 
     if command == "console" and "--help" not in args and (problem := _no_audio_device()):
         print(problem, file=sys.stderr)

@@ -24,6 +24,8 @@ from livekit import rtc
 from livekit.agents import utils
 from livekit.agents.voice import io
 
+from plugins.audio import to_mono
+
 SAMPLE_RATE = 24000
 """One rate for the whole simulated call: caller frames, agent frames and the WAV file."""
 
@@ -74,19 +76,6 @@ async def load_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> rtc.Audi
     return rtc.combine_audio_frames(frames)
 
 
-def resample(frame: rtc.AudioFrame, sample_rate: int = SAMPLE_RATE) -> rtc.AudioFrame:
-    """``frame`` as mono ``sample_rate`` audio (livekit's resampler; channels averaged)."""
-    if frame.num_channels > 1:
-        pcm = np.frombuffer(frame.data, dtype=np.int16).reshape(-1, frame.num_channels)
-        mono = pcm.mean(axis=1).astype(np.int16)
-        frame = rtc.AudioFrame(mono.tobytes(), frame.sample_rate, 1, len(mono))
-    if frame.sample_rate == sample_rate:
-        return frame
-    resampler = rtc.AudioResampler(frame.sample_rate, sample_rate, num_channels=1)
-    out = [*resampler.push(frame), *resampler.flush()]
-    return rtc.combine_audio_frames(out)
-
-
 def rms(pcm: Pcm) -> float:
     if not len(pcm):
         return 0.0
@@ -114,7 +103,7 @@ class CallerAudioInput(io.AudioInput):
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
         super().__init__(label="CallerFile")
-        self._turns = [resample(t, sample_rate) for t in turns]
+        self._turns = [to_mono(t, sample_rate) for t in turns]
         self._timeline = timeline
         self._before_turn = before_turn
         self._rate = sample_rate
@@ -303,7 +292,7 @@ def place_frames(
     placed: list[tuple[int, Pcm]] = []
     end = length
     for at, frame in frames:
-        pcm = np.frombuffer(resample(frame, rate).data, dtype=np.int16)
+        pcm = np.frombuffer(to_mono(frame, rate).data, dtype=np.int16)
         offset = max(0, round((at - origin) * rate))
         placed.append((offset, pcm))
         end = max(end, offset + len(pcm))

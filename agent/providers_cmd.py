@@ -10,12 +10,13 @@ import os
 import sys
 from typing import Any
 
+from providers import strategy
 from providers.errors import ProviderError
 from providers.health import HealthKeys, HealthRegistry
 from providers.loader import ProviderLoader
 from providers.probe import ProbeResult, probe_all
 from providers.registry import OFFLINE_LLM
-from providers.types import OrgProviders, ProviderConfig, ProviderKind
+from providers.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
 
 from .log import MASK, SECRET_LIKE, setup_logging
 from .org import check_org_id
@@ -53,16 +54,27 @@ def _with_offline(org: OrgProviders) -> OrgProviders:
 
 
 def report(
-    org: OrgProviders, results: list[ProbeResult] | None, health: HealthRegistry
+    org: OrgProviders,
+    results: list[ProbeResult] | None,
+    health: HealthRegistry,
+    routing: strategy.Routing | None = None,
+    dropped: list[strategy.Dropped] | None = None,
 ) -> dict[str, Any]:
     by_config = {id(r.config): r for r in results or []}
+    routing = routing or strategy.Routing(Strategy.PRIORITY)
     out: dict[str, Any] = {
         "organizationId": org.organization_id,
         "source": org.source.value,
         "version": org.version,
+        "strategy": routing.strategy.value,
+        "overBudget": routing.over_budget,
     }
     for kind in ProviderKind:
         out[kind.value] = [_entry(c, by_config.get(id(c)), health) for c in org.chain(kind)]
+    out["dropped"] = [
+        {"kind": d.config.kind.value, "provider": d.config.provider, "reason": d.reason}
+        for d in dropped or []
+    ]
     return out
 
 
@@ -83,6 +95,8 @@ def down_kinds(org: OrgProviders, results: list[ProbeResult]) -> list[str]:
 def _print_text(data: dict[str, Any]) -> None:
     print(f"organization: {data['organizationId'] or '(none: environment config)'}")
     print(f"source:       {data['source']}   version: {data['version'] or '-'}")
+    budget = "  (monthly budget spent: routing by cost)" if data["overBudget"] else ""
+    print(f"strategy:     {data['strategy']}{budget}")
     for kind in ProviderKind:
         print(f"{kind.value.upper()}:")
         for i, e in enumerate(data[kind.value], 1):
@@ -91,6 +105,8 @@ def _print_text(data: dict[str, Any]) -> None:
             if "check" in e:
                 line += f"\n     {_check_line(e)}"
             print(line)
+    for d in data["dropped"]:
+        print(f"left out: {d['kind']} {d['provider']}: {d['reason']}")
 
 
 def _check_line(entry: dict[str, Any]) -> str:
@@ -110,14 +126,17 @@ async def _run(args: argparse.Namespace) -> int:
     loader = ProviderLoader()
     health = HealthRegistry()  # this process's breakers: what the probes just found
     try:
-        org = _with_offline(await loader.load(args.org, providers_version=None))
+        loaded = await loader.load(args.org, providers_version=None)
+        routing = strategy.Routing.of(loaded)
+        arranged, dropped = strategy.apply(loaded, routing.strategy)
+        org = _with_offline(arranged)
         results = await probe_all(org, health) if args.check else None
     except ProviderError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
         await loader.aclose()
-    data = report(org, results, health)
+    data = report(org, results, health, routing, dropped)
     if args.json:
         print(json.dumps(data, indent=2))
     else:

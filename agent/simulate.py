@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from .transcript import (
     setup_logging,
     wait_for_change,
 )
+from .usage import get_usage
 
 DEFAULT_OUTPUT = Path("out/call.wav")
 DEFAULT_TIMEOUT = 120.0
@@ -63,6 +65,11 @@ NO_PERSONA_HINT = (
     "simulate: no persona (AGENT_GREETING, AGENT_FAQ_FILE) and no backend: the agent has "
     "nothing to answer from. For the demo clinic: `make demo`, or "
     "`set -a; . ./.env.local-testing; set +a` first."
+)
+
+USAGE_KEPT_HINT = (
+    "simulate: the backend did not store this call's usage record yet; it is kept in "
+    "{path} and sent by a running worker or `python -m agent usage --flush`."
 )
 
 _KINDS = {"stt": ProviderKind.STT, "llm": ProviderKind.LLM, "tts": ProviderKind.TTS}
@@ -140,7 +147,8 @@ async def simulate_call(
     seconds after the agent started answering, cutting it short. Raises ``ProviderError``
     for a config error.
     """
-    with fake_job_context(job_metadata=job_metadata) as ctx:
+    # a call id of its own: it is the usage record's idempotency key
+    with fake_job_context(job_metadata=job_metadata, job_id=f"sim-{uuid.uuid4()}") as ctx:
         call = await prepare_call(ctx, loader=loader)
 
         timeline = Timeline()
@@ -189,6 +197,7 @@ async def simulate_call(
             await call.session.aclose()
             await audio_in.aclose()
             await audio_out.aclose()
+            record = await call.finish()
 
     left = audio_in.recording()
     right = audio_out.recording(len(left), origin=audio_in.start)
@@ -202,6 +211,7 @@ async def simulate_call(
         caller_turns=list(caller_turns),
         segments=list(audio_out.segments),
         completed=completed,
+        usage=record.to_json(),
     )
 
 
@@ -283,7 +293,7 @@ async def _run(args: argparse.Namespace) -> CallResult:
     caller = [await load_wav(args.input)] if args.input else await say(args.say)
     loader = get_loader()
     try:
-        return await simulate_call(
+        result = await simulate_call(
             job_metadata=metadata,
             caller_audio=caller,
             output=args.output,
@@ -293,6 +303,10 @@ async def _run(args: argparse.Namespace) -> CallResult:
         )
     finally:
         await loader.aclose()
+    usage = get_usage()
+    if await usage.send() == 0 and usage.spool is not None and usage.spool.depth():
+        print(USAGE_KEPT_HINT.format(path=usage.spool.path), file=sys.stderr)
+    return result
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,9 @@ from typing import Any
 
 from livekit import rtc
 
-from .file_io import SAMPLE_RATE, CallerTurn, PlaybackSegment, resample
+from plugins.audio import to_mono
+
+from .file_io import SAMPLE_RATE, CallerTurn, PlaybackSegment
 from .log import setup_logging as setup_logging  # simulate and call log the same way
 from .org import check_org_id
 
@@ -60,6 +62,9 @@ class CallResult:
     """False when the call hit its timeout before the last caller turn was answered."""
     room: str | None = None
     """The LiveKit room (``call`` only)."""
+    usage: dict[str, Any] | None = None
+    """The call's usage record as sent to the backend (``simulate`` only: in a room the
+    worker sends it)."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -79,6 +84,8 @@ class CallResult:
         }
         if self.room is not None:
             data["room"] = self.room
+        if self.usage is not None:
+            data["usage"] = self.usage
         return data
 
     def voice_to_voice(self) -> list[float]:
@@ -106,8 +113,30 @@ def format_transcript(result: CallResult) -> str:
     v2v = result.voice_to_voice()
     if v2v:
         lines += ["", f"voice-to-voice: {', '.join(f'{v:.2f}s' for v in v2v)}"]
+    if result.usage is not None:
+        lines.append(f"usage: {describe_usage(result.usage)}")
     lines.append(f"output: {result.output} (left: caller, right: agent)")
     return "\n".join(lines)
+
+
+_UNIT_NAMES = {
+    "audioSeconds": "s audio",
+    "inputTokens": "input tokens",
+    "cachedInputTokens": "cached",
+    "outputTokens": "output tokens",
+    "characters": "chars",
+}
+
+
+def describe_usage(record: dict[str, Any]) -> str:
+    """``stt/whisper 2.6 s audio; tts/piper 139 chars …; estimated $0.0000``."""
+    parts = []
+    for line in record.get("usage", []):
+        units = ", ".join(f"{line[k]:g} {name}" for k, name in _UNIT_NAMES.items() if line.get(k))
+        parts.append(f"{line['kind']}/{line['provider']} {units}".strip())
+    failovers = len(record.get("failovers", []))
+    tail = f"; {failovers} failover(s)" if failovers else ""
+    return f"{'; '.join(parts) or 'none'}; estimated ${record['estimatedCostUsd']:.4f}{tail}"
 
 
 async def say(sentences: list[str]) -> list[rtc.AudioFrame]:
@@ -121,7 +150,7 @@ async def say(sentences: list[str]) -> list[rtc.AudioFrame]:
             raise ValueError(f"--say {text!r}: nothing to speak (give a sentence with words)")
         pcm = b"".join(c.audio_int16_bytes for c in chunks)
         frame = rtc.AudioFrame(pcm, chunks[0].sample_rate, 1, len(pcm) // 2)
-        return resample(frame, SAMPLE_RATE)
+        return to_mono(frame, SAMPLE_RATE)
 
     return [await asyncio.to_thread(speak, s) for s in sentences]
 

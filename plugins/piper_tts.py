@@ -136,7 +136,10 @@ class TTS(tts.TTS[Literal["metrics_collected", "error"]]):
             speaker, length_scale: Piper ``SynthesisConfig`` values, applied per request.
             sample_rate: output rate; audio at another rate is resampled. In-process it
                 defaults to the voice's native rate, remote to 22050.
-            timeout: total seconds per HTTP request (remote mode).
+            timeout: remote mode, the most seconds one sentence's HTTP request may take;
+                the caller's ``conn_options.timeout`` bounds it too, whichever is shorter,
+                so a server that accepts and then stalls fails as fast as livekit's
+                adapters expect.
             http_session: defaults to livekit's job-scoped ``http_session()``.
         """
         if host:
@@ -224,10 +227,8 @@ class ChunkedStream(tts.ChunkedStream):
 
     async def _run_remote(self, output_emitter: tts.AudioEmitter) -> None:
         session = self._tts._ensure_session()
-        timeout = aiohttp.ClientTimeout(
-            total=self._opts.timeout,
-            sock_connect=min(CONNECT_TIMEOUT, self._opts.timeout, self._conn_options.timeout),
-        )
+        budget = min(self._opts.timeout, self._conn_options.timeout)
+        timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
         for sentence in _sentences.tokenize(self._input_text):
             if not sentence.strip():
                 continue

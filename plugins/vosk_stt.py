@@ -21,7 +21,6 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from livekit import rtc
 from livekit.agents import (
     DEFAULT_API_CONNECT_OPTIONS,
@@ -36,6 +35,7 @@ from livekit.agents import (
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
 
+from .audio import MonoResampler
 from .log import logger
 
 if TYPE_CHECKING:
@@ -47,7 +47,9 @@ CHUNK_MS = 100
 """Audio is fed to Vosk in 100 ms chunks: small enough for lively partials, large enough
 that the per-chunk thread hop (or WebSocket message) costs nothing."""
 
-_EOF_MSG = '{"eof" : 1}'  # asr_server.py compares this exact string
+# asr_server.py compares these exact strings
+_EOF_MSG = '{"eof" : 1}'
+_RESET_MSG = '{"reset" : 1}'
 
 _MODELS: dict[pathlib.Path, Any] = {}
 """Loaded models by resolved path: one per process per path, shared by all streams."""
@@ -108,7 +110,6 @@ class _STTOptions:
     port: int
     sample_rate: int
     language: LanguageCode
-    connect_timeout: float
 
 
 class STT(stt.STT[Literal["metrics_collected", "error"]]):
@@ -120,12 +121,13 @@ class STT(stt.STT[Literal["metrics_collected", "error"]]):
         port: int = 2700,
         sample_rate: int = 16000,
         language: str = "en",
-        connect_timeout: float = 2.0,
     ) -> None:
         """Configure only; the model is loaded by :func:`load_model` (prewarm) or, failing
         that, off the event loop when the first stream starts.
 
         ``host`` selects the remote mode (``ws://host:port``); ``model_path`` is then unused.
+        Connecting is bounded by the stream's ``conn_options.timeout``, as livekit's own
+        plugins do, so a fallback adapter's attempt timeout also bounds the handshake.
         """
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=True))
         self._opts = _STTOptions(
@@ -134,7 +136,6 @@ class STT(stt.STT[Literal["metrics_collected", "error"]]):
             port=port,
             sample_rate=sample_rate,
             language=LanguageCode(language),
-            connect_timeout=connect_timeout,
         )
         self._streams: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
 
@@ -192,8 +193,8 @@ class STT(stt.STT[Literal["metrics_collected", "error"]]):
         """Change the reported language for new and live streams (Vosk's model is fixed)."""
         if is_given(language):
             self._opts.language = LanguageCode(language)
-            for stream in self._streams:
-                stream._opts.language = LanguageCode(language)
+        for stream in self._streams:
+            stream.update_options(language=language)
 
     async def aclose(self) -> None:
         for stream in list(self._streams):
@@ -203,11 +204,10 @@ class STT(stt.STT[Literal["metrics_collected", "error"]]):
 
 class _PcmChunker:
     """Turns livekit frames of any rate and channel count into 16-bit mono PCM chunks of
-    ``CHUNK_MS`` at the recognizer's rate (resampling with livekit's sox resampler)."""
+    ``CHUNK_MS`` at the recognizer's rate."""
 
     def __init__(self, sample_rate: int) -> None:
-        self._rate = sample_rate
-        self._resampler: rtc.AudioResampler | None = None
+        self._resampler = MonoResampler(sample_rate, quality=rtc.AudioResamplerQuality.HIGH)
         self._bstream = utils.audio.AudioByteStream(
             sample_rate=sample_rate,
             num_channels=1,
@@ -215,21 +215,11 @@ class _PcmChunker:
         )
 
     def push(self, frame: rtc.AudioFrame) -> list[bytes]:
-        if frame.num_channels > 1:
-            samples = np.frombuffer(frame.data, dtype=np.int16).reshape(-1, frame.num_channels)
-            mono = samples.mean(axis=1).astype(np.int16)
-            frame = rtc.AudioFrame(mono.tobytes(), frame.sample_rate, 1, len(mono))
-        if frame.sample_rate == self._rate:
-            return self._chunks([frame])
-        if self._resampler is None:
-            self._resampler = rtc.AudioResampler(
-                frame.sample_rate, self._rate, quality=rtc.AudioResamplerQuality.HIGH
-            )
         return self._chunks(self._resampler.push(frame))
 
     def flush(self) -> list[bytes]:
         """Everything buffered, including a last short chunk (segment end)."""
-        chunks = self._chunks(self._resampler.flush()) if self._resampler else []
+        chunks = self._chunks(self._resampler.flush())
         chunks.extend(f.data.tobytes() for f in self._bstream.flush())
         return chunks
 
@@ -248,12 +238,11 @@ def _accept(rec: Any, chunk: bytes) -> str:
 
 
 class SpeechStream(stt.RecognizeStream):
-    """One utterance stream.
+    """One recognition stream; Vosk's endpointing emits a final at each pause.
 
-    Flush (``FlushSentinel``): in-process it forces the final (``FinalResult()``); remote it
-    only sends the buffered audio, because vosk-server's protocol can finalize only with
-    ``eof``, which also ends the connection; its own endpointing still emits finals at
-    pauses, and the final at input end comes from ``eof``.
+    Flush (``FlushSentinel``) forces the final of the utterance in progress: in-process with
+    ``FinalResult()``, remote with vosk-server's ``{"reset" : 1}``, which answers with the
+    final and keeps the connection (``eof`` would close it).
     """
 
     def __init__(self, *, stt: STT, opts: _STTOptions, conn_options: APIConnectOptions) -> None:
@@ -263,6 +252,11 @@ class SpeechStream(stt.RecognizeStream):
         self._request_id = utils.shortuuid()
         self._speaking = False
         self._last_partial = ""
+
+    def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN) -> None:
+        """Change the reported language from the next result on (Vosk's model is fixed)."""
+        if is_given(language):
+            self._opts.language = LanguageCode(language)
 
     async def _run(self) -> None:
         self._speaking = False
@@ -327,21 +321,34 @@ class SpeechStream(stt.RecognizeStream):
         received = 0
         eof_sent = False
 
+        async def send(message: str | bytes) -> None:
+            nonlocal sent
+            sent += 1  # counted before the await: the reply may beat the resume
+            await ws.send(message)
+
         async def send_task() -> None:
-            nonlocal sent, eof_sent
+            nonlocal eof_sent
             chunker = _PcmChunker(self._opts.sample_rate)
+            pending = False  # audio sent since the last reset
+
+            async def send_audio(chunks: list[bytes]) -> None:
+                nonlocal pending
+                for chunk in chunks:
+                    pending = True
+                    await send(chunk)
+
             await ws.send(json.dumps({"config": {"sample_rate": self._opts.sample_rate}}))
             async for data in self._input_ch:
-                chunks = chunker.push(data) if isinstance(data, rtc.AudioFrame) else chunker.flush()
-                for chunk in chunks:
-                    sent += 1  # counted before the await: the reply may beat the resume
-                    await ws.send(chunk)
-            for chunk in chunker.flush():
-                sent += 1
-                await ws.send(chunk)
-            sent += 1
+                if isinstance(data, rtc.AudioFrame):
+                    await send_audio(chunker.push(data))
+                    continue
+                await send_audio(chunker.flush())
+                if pending:  # the segment's final, and the connection stays open
+                    pending = False
+                    await send(_RESET_MSG)
+            await send_audio(chunker.flush())
             eof_sent = True
-            await ws.send(_EOF_MSG)
+            await send(_EOF_MSG)
 
         async def recv_task() -> None:
             nonlocal received
@@ -375,7 +382,7 @@ class SpeechStream(stt.RecognizeStream):
         url = f"ws://{self._opts.host}:{self._opts.port}"
         try:
             ws = await asyncio.wait_for(
-                connect(url, open_timeout=None, compression=None), self._opts.connect_timeout
+                connect(url, open_timeout=None, compression=None), self._conn_options.timeout
             )
         except (asyncio.TimeoutError, TimeoutError) as e:
             raise APITimeoutError("vosk server connection timed out") from e
@@ -387,18 +394,28 @@ class SpeechStream(stt.RecognizeStream):
     # -- shared: Vosk JSON -> SpeechEvents ---------------------------------------------
 
     def _handle_result(self, raw: str) -> None:
+        """Not JSON is a broken server; JSON of an unknown shape (another server version, a
+        filter) is skipped with a log line, as livekit's plugins skip unexpected messages."""
         try:
             result = json.loads(raw)
         except ValueError as e:
             raise APIConnectionError("malformed vosk result") from e
-        if not isinstance(result, dict):
-            raise APIConnectionError("malformed vosk result")
-        if isinstance(result.get("text"), str):
+        if isinstance(result, dict) and isinstance(result.get("alternatives"), list):
+            # a server started with VOSK_ALTERNATIVES > 0 sends finals as n-best lists
+            best = result["alternatives"][0] if result["alternatives"] else None
+            if isinstance(best, dict):
+                result = best
+        if isinstance(result, dict) and isinstance(result.get("text"), str):
             self._on_final(result["text"].strip(), result.get("result"))
-        elif isinstance(result.get("partial"), str):
+        elif isinstance(result, dict) and isinstance(result.get("partial"), str):
             self._on_partial(result["partial"].strip())
         else:
-            raise APIConnectionError("malformed vosk result")
+            keys = sorted(result) if isinstance(result, dict) else []
+            # the keys only: the values may hold what the caller said
+            logger.warning(
+                "unknown vosk server message skipped",
+                extra={"type": type(result).__name__, "keys": keys},
+            )
 
     def _on_partial(self, text: str) -> None:
         if not text or text == self._last_partial:

@@ -23,6 +23,7 @@ from livekit.agents import APIConnectionError, APIConnectOptions, LanguageCode, 
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
 
+from .audio import to_mono
 from .log import logger
 
 if TYPE_CHECKING:
@@ -73,20 +74,7 @@ def load_model(
 
 def _to_whisper_input(frame: rtc.AudioFrame) -> np.ndarray[Any, np.dtype[np.float32]]:
     """Down-mix to mono, resample to 16 kHz and scale to float32, as Whisper expects."""
-    pcm = np.frombuffer(frame.data, dtype=np.int16)
-    if frame.num_channels > 1:
-        pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
-
-    if frame.sample_rate != WHISPER_SAMPLE_RATE:
-        resampler = rtc.AudioResampler(frame.sample_rate, WHISPER_SAMPLE_RATE, num_channels=1)
-        mono = rtc.AudioFrame(pcm.tobytes(), frame.sample_rate, 1, len(pcm))
-        frames = [*resampler.push(mono), *resampler.flush()]
-        pcm = (
-            np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in frames])
-            if frames
-            else np.zeros(0, dtype=np.int16)
-        )
-
+    pcm = np.frombuffer(to_mono(frame, WHISPER_SAMPLE_RATE).data, dtype=np.int16)
     return pcm.astype(np.float32) / 32768.0
 
 

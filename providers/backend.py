@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .errors import BackendError, who
+from .errors import BackendError, ConfigError, who
 from .log import logger
+from .pricing import parse_price
 from .registry import is_known, names
 from .types import (
     AgentPersona,
@@ -24,6 +25,7 @@ from .types import (
     OrgProviders,
     ProviderConfig,
     ProviderKind,
+    Strategy,
     ordered,
 )
 
@@ -53,6 +55,9 @@ class WireResponse(_Camel):
     version: str | None = None
     providers: list[Any]
     agent: Any = None
+    strategy: Any = None
+    budget_usd: Any = Field(alias="budgetUsd", default=None)
+    spent_usd: Any = Field(alias="spentUsd", default=None)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -99,6 +104,9 @@ def parse_response(body: bytes, org_id: str, etag: str | None) -> OrgProviders:
         tts=ordered(chains[ProviderKind.TTS]),
         agent=_parse_persona(wire.agent, org_id),
         source=ConfigSource.BACKEND,
+        strategy=_parse_strategy(wire.strategy, org_id),
+        budget_usd=_parse_usd(wire.budget_usd, "budgetUsd", org_id),
+        spent_usd=_parse_usd(wire.spent_usd, "spentUsd", org_id),
     )
 
 
@@ -126,13 +134,46 @@ def _parse_entry(entry: Any, index: int, org_id: str) -> ProviderConfig | None:
             },
         )
         return None
+    options = dict(wire.config)
+    pricing = None
+    if "pricing" in options:
+        try:
+            pricing = parse_price(options.pop("pricing"), f"{who(org_id)}{label}")
+        except ConfigError as e:  # the entry still works; its cost falls back to the defaults
+            logger.warning("ignoring invalid provider pricing", extra={"problem": str(e)})
     return ProviderConfig(
         provider=wire.provider_id,
         kind=wire.type,
         priority=wire.priority,
-        options=wire.config,
+        options=options,
         secrets=wire.secrets,
+        pricing=pricing,
     )
+
+
+def _parse_strategy(raw: Any, org_id: str) -> Strategy | None:
+    if raw is None:
+        return None
+    try:
+        return Strategy(raw)
+    except ValueError:
+        logger.warning(
+            "ignoring unknown strategy",
+            extra={"org": org_id, "known": [s.value for s in Strategy]},
+        )
+        return None
+
+
+def _parse_usd(raw: Any, field: str, org_id: str) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw < 0:
+        logger.warning(
+            f"ignoring invalid {field}: it must be a non-negative number of USD",
+            extra={"org": org_id},
+        )
+        return None
+    return float(raw)
 
 
 def _parse_persona(raw: Any, org_id: str) -> AgentPersona:

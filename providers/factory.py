@@ -25,7 +25,7 @@ from .errors import (
     ProviderUnavailableError,
     who,
 )
-from .failover import FailoverSettings, log_switches, report_stt_health
+from .failover import FailoverLog, FailoverSettings, log_switches, report_stt_health
 from .health import HealthKeys, HealthRegistry, get_health
 from .llm_guard import GuardedLLM
 from .log import logger
@@ -47,6 +47,11 @@ class Chains:
     """Why configured providers were left out (already logged)."""
     labels: dict[str, str] = field(default_factory=dict)
     """Plugin label → provider name: metrics carry the label of the provider that served."""
+    configs: dict[tuple[str, str], ProviderConfig] = field(default_factory=dict)
+    """(kind, the plugin's ``provider`` string) → its config: livekit's usage accounting
+    names providers the way their plugins do."""
+    failovers: FailoverLog = field(default_factory=lambda: FailoverLog(None))
+    """This call's switches."""
 
 
 def validate_options(spec: ProviderSpec, config: ProviderConfig, org_id: str | None) -> Any:
@@ -111,6 +116,7 @@ def _build_kind(
     for config in health.order(org.chain(kind), HealthKeys.of):
         try:
             built.append((config, build_provider(config, org)))
+            health.register(HealthKeys.of(config))
         except ProviderError as e:
             reasons.append(str(e))
             # a missing plugin or local model is expected on some machines; a bad config is not
@@ -151,10 +157,14 @@ def build_chains(
     stts = _build_kind(org, ProviderKind.STT, health, skipped)
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)
     ttss = _build_kind(org, ProviderKind.TTS, health, skipped)
+    failovers = FailoverLog(org.organization_id)
+    configs: dict[tuple[str, str], ProviderConfig] = {}
+    for c, obj in (*stts, *llms, *ttss):
+        configs.setdefault((c.kind.value, obj.provider), c)
     return Chains(
-        stt=_stt_chain(stts, vad, org.organization_id, health, failover, early_decode),
-        llm=_llm_chain(llms, org.organization_id, health, failover),
-        tts=_tts_chain(ttss, org.organization_id, health, failover),
+        stt=_stt_chain(stts, vad, org.organization_id, health, failover, early_decode, failovers),
+        llm=_llm_chain(llms, health, failover, failovers),
+        tts=_tts_chain(ttss, health, failover, failovers),
         providers={
             kind: [c.provider for c, _ in built]
             for kind, built in (
@@ -165,6 +175,8 @@ def build_chains(
         },
         skipped=skipped,
         labels={obj.label: c.provider for c, obj in (*stts, *llms, *ttss)},
+        configs=configs,
+        failovers=failovers,
     )
 
 
@@ -175,6 +187,7 @@ def _stt_chain(
     health: HealthRegistry,
     failover: FailoverSettings,
     early_decode: float,
+    failovers: FailoverLog,
 ) -> stt.STT[Any]:
     if vad_ is None and any(not s.capabilities.streaming for _, s in built):
         raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
@@ -203,7 +216,7 @@ def _stt_chain(
         adapter,
         [c.provider for c, _ in built],
         wrapped,
-        org_id=org_id,
+        failovers=failovers,
         kind=ProviderKind.STT,
         reason_of=last_error,
     )
@@ -211,7 +224,7 @@ def _stt_chain(
 
 
 def _llm_chain(
-    built: Built, org_id: str | None, health: HealthRegistry, failover: FailoverSettings
+    built: Built, health: HealthRegistry, failover: FailoverSettings, failovers: FailoverLog
 ) -> llm.LLM[Any]:
     if len(built) == 1:
         return cast("llm.LLM[Any]", built[0][1])
@@ -228,7 +241,7 @@ def _llm_chain(
         adapter,
         [c.provider for c, _ in built],
         members,
-        org_id=org_id,
+        failovers=failovers,
         kind=ProviderKind.LLM,
         reason_of=lambda i: getattr(members[i], "last_error", None),
     )
@@ -236,7 +249,7 @@ def _llm_chain(
 
 
 def _tts_chain(
-    built: Built, org_id: str | None, health: HealthRegistry, failover: FailoverSettings
+    built: Built, health: HealthRegistry, failover: FailoverSettings, failovers: FailoverLog
 ) -> tts.TTS[Any]:
     if len(built) == 1:
         return cast("tts.TTS[Any]", built[0][1])
@@ -245,4 +258,4 @@ def _tts_chain(
         ChainMember(c.provider, t, HealthKeys.of(c), None if i == last else failover.budget(c))
         for i, (c, t) in enumerate(built)
     ]
-    return ChainTTS(members, health=health, org_id=org_id)
+    return ChainTTS(members, health=health, failovers=failovers)

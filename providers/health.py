@@ -47,20 +47,18 @@ class HealthKeys:
 
     endpoint: str
     credential: str | None
+    kind: str = ""
+    provider: str = ""
 
     @classmethod
     def of(cls, config: ProviderConfig) -> HealthKeys:
-        options = config.options
-        where = options.get("base_url") or options.get("baseUrl") or options.get("host")
-        if where and options.get("port"):
-            where = f"{where}:{options['port']}"
-        endpoint = f"{config.kind}/{config.provider}@{where or 'default'}"
+        endpoint = f"{config.kind}/{config.provider}@{config.endpoint or 'default'}"
         key = config.secret("apiKey")
         credential = None
         if key:
             digest = hashlib.sha256(key.encode()).hexdigest()[:16]
             credential = f"{config.kind}/{config.provider}#{digest}"
-        return cls(endpoint, credential)
+        return cls(endpoint, credential, config.kind.value, config.provider)
 
     def all(self) -> tuple[str, ...]:
         return (self.endpoint,) if self.credential is None else (self.endpoint, self.credential)
@@ -73,6 +71,10 @@ class HealthKeys:
         return self.endpoint
 
 
+HealthListener = Callable[[HealthKeys, str, BreakerState, "BaseException | None"], None]
+"""``(keys, breaker key, new state, error)`` after every recorded outcome."""
+
+
 @dataclass
 class _Breaker:
     state: BreakerState = BreakerState.CLOSED
@@ -80,6 +82,10 @@ class _Breaker:
     reason: str = ""
     failures: int = 0
     probing: bool = False
+    failed_at: float = 0.0
+    """Unix time of the last failure (for the status route)."""
+    kind: str = ""
+    provider: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,9 @@ class BreakerInfo:
     reason: str
     failures: int
     retry_in: float
+    kind: str = ""
+    provider: str = ""
+    failed_at: float = 0.0
 
 
 class HealthRegistry:
@@ -99,6 +108,17 @@ class HealthRegistry:
         self._clock = clock
         self._breakers: dict[str, _Breaker] = {}
         self._lock = threading.Lock()
+        self._listeners: list[HealthListener] = []
+
+    def subscribe(self, listener: HealthListener) -> None:
+        """Tell ``listener`` every outcome (metrics); called outside the registry's lock."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def _notify(self, keys: HealthKeys, key: str, error: BaseException | None) -> None:
+        state = BreakerState.OPEN if error is not None else BreakerState.CLOSED
+        for listener in list(self._listeners):
+            listener(keys, key, state, error)
 
     def _state(self, key: str) -> BreakerState:
         b = self._breakers.get(key)
@@ -157,6 +177,12 @@ class HealthRegistry:
                     return f"it failed {ago:.0f} s ago ({b.reason}); another call is trying it now"
         return "it was just marked down"
 
+    def register(self, keys: HealthKeys) -> None:
+        """Track a provider a call uses, so the status route lists it while healthy too."""
+        with self._lock:
+            for key in keys.all():
+                self._breakers.setdefault(key, _Breaker(kind=keys.kind, provider=keys.provider))
+
     def release(self, keys: HealthKeys) -> None:
         """A request admitted as a half-open probe ended without a verdict (cancelled)."""
         with self._lock:
@@ -168,11 +194,13 @@ class HealthRegistry:
         """Open the breaker the failure belongs to; True when this opened it."""
         key = keys.for_error(error)
         with self._lock:
-            b = self._breakers.setdefault(key, _Breaker())
+            b = self._breakers.setdefault(key, _Breaker(kind=keys.kind, provider=keys.provider))
             was_open = b.state is BreakerState.OPEN
             b.state, b.opened_at, b.probing = BreakerState.OPEN, self._clock(), False
             b.reason, b.failures = describe_error(error), b.failures + 1
-            return not was_open
+            b.failed_at = time.time()
+        self._notify(keys, key, error)
+        return not was_open
 
     def record_success(self, keys: HealthKeys) -> None:
         with self._lock:
@@ -180,6 +208,8 @@ class HealthRegistry:
                 b = self._breakers.get(key)
                 if b is not None:
                     b.state, b.probing, b.failures = BreakerState.CLOSED, False, 0
+        for key in keys.all():
+            self._notify(keys, key, None)
 
     def order(self, items: Iterable[T], keys: Callable[[T], HealthKeys]) -> list[T]:
         """Healthy (and probe-due) providers first, in their given order; open ones last,
@@ -205,6 +235,9 @@ class HealthRegistry:
                         b.reason,
                         b.failures,
                         retry_in if state is BreakerState.OPEN else 0.0,
+                        b.kind,
+                        b.provider,
+                        b.failed_at,
                     )
                 )
             return out

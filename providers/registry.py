@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .errors import ProviderUnavailableError
+from .pricing import FREE, PriceTable, Unit, per_million, per_minute, tokens
 from .types import AgentPersona, ProviderKind
 
 STT, LLM, TTS = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
@@ -86,6 +87,9 @@ class ProviderSpec:
     prewarm: Callable[[Any], None] | None = None
     """Loads the provider's local model once per process (called from the worker's setup)."""
     local: bool = False
+    """Runs on this machine (``local-only`` keeps it unless its host option points away)."""
+    prices: PriceTable = field(default_factory=lambda: FREE)
+    """Default list prices per model (``providers.pricing``); overridable."""
 
 
 LIVEKIT_PLUGIN_MODULES = (
@@ -236,6 +240,9 @@ class PiperOptions(Options):
     speaker: int | None = None
     length_scale: float | None = None
     sample_rate: int | None = None
+    timeout: float = Field(default=5.0, gt=0)
+    """Remote mode: seconds one sentence's request may take (also bounded by the caller's
+    ``conn_options.timeout``)."""
 
 
 def _piper_module() -> ModuleType:
@@ -257,6 +264,7 @@ def _piper(r: BuildRequest) -> Any:
         speaker=o.speaker,
         length_scale=o.length_scale,
         sample_rate=o.sample_rate,
+        timeout=o.timeout,
     )
 
 
@@ -406,7 +414,6 @@ def _key(*env: str, required: bool = True) -> tuple[SecretSpec, ...]:
 
 
 _OPENAI_CHECK = HttpCheck(_url("https://api.openai.com/v1", "/models"))
-
 ENV_HINTS: Mapping[str, str] = {
     "STT_MODEL": "DEEPGRAM_STT_MODEL or OPENAI_STT_MODEL",
     "TTS_VOICE": "ELEVENLABS_VOICE_ID, CARTESIA_VOICE or OPENAI_TTS_VOICE",
@@ -418,6 +425,14 @@ ENV_HINTS: Mapping[str, str] = {
 """Shared variables that once fed every provider of a chain (one model for OpenAI and
 Groq alike), with the per-provider names that replace them: set but read by no provider of
 the chain, they are reported rather than silently ignored."""
+_OPENAI_PRICES: PriceTable = {
+    "*": tokens(0.40, 0.10, 1.60),
+    "gpt-4.1-mini": tokens(0.40, 0.10, 1.60),
+    "gpt-4.1-nano": tokens(0.10, 0.025, 0.40),
+    "gpt-4.1": tokens(2.0, 0.50, 8.0),
+    "gpt-4o-mini": tokens(0.15, 0.075, 0.60),
+    "gpt-4o": tokens(2.50, 1.25, 10.0),
+}
 
 _SPECS: tuple[ProviderSpec, ...] = (
     # STT
@@ -428,6 +443,10 @@ _SPECS: tuple[ProviderSpec, ...] = (
         DeepgramOptions,
         _key("DEEPGRAM_API_KEY"),
         {"model": "DEEPGRAM_STT_MODEL", "language": "STT_LANGUAGE"},
+        prices={
+            "*": {Unit.AUDIO_SECONDS: per_minute(0.0077)},  # nova-3, streaming
+            "nova-2": {Unit.AUDIO_SECONDS: per_minute(0.0058)},
+        },
         check=HttpCheck(
             lambda o: (
                 (o.base_url or "https://api.deepgram.com/v1/listen").rsplit("/", 1)[0] + "/projects"
@@ -442,6 +461,10 @@ _SPECS: tuple[ProviderSpec, ...] = (
         OpenAISTTOptions,
         _key("OPENAI_API_KEY"),
         {"model": "OPENAI_STT_MODEL", "language": "STT_LANGUAGE", "base_url": "OPENAI_BASE_URL"},
+        prices={
+            "*": {Unit.AUDIO_SECONDS: per_minute(0.006)},
+            "gpt-4o-mini-transcribe": {Unit.AUDIO_SECONDS: per_minute(0.003)},
+        },
         check=_OPENAI_CHECK,
     ),
     ProviderSpec(
@@ -482,6 +505,11 @@ _SPECS: tuple[ProviderSpec, ...] = (
         ElevenLabsOptions,
         _key("ELEVEN_API_KEY", "ELEVENLABS_API_KEY"),
         {"voice_id": "ELEVENLABS_VOICE_ID"},
+        prices={
+            "*": {Unit.CHARACTERS: per_million(100.0)},
+            "eleven_flash": {Unit.CHARACTERS: per_million(50.0)},
+            "eleven_turbo": {Unit.CHARACTERS: per_million(50.0)},
+        },
         check=HttpCheck(_url("https://api.elevenlabs.io/v1", "/user"), "xi-api-key", ""),
     ),
     ProviderSpec(
@@ -491,6 +519,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         CartesiaOptions,
         _key("CARTESIA_API_KEY"),
         {"voice": "CARTESIA_VOICE"},
+        prices={"*": {Unit.CHARACTERS: per_million(38.0)}},
         check=HttpCheck(_url("https://api.cartesia.ai", "/voices?limit=1"), "X-API-Key", ""),
     ),
     ProviderSpec(
@@ -500,6 +529,11 @@ _SPECS: tuple[ProviderSpec, ...] = (
         OpenAITTSOptions,
         _key("OPENAI_API_KEY"),
         {"voice": "OPENAI_TTS_VOICE", "base_url": "OPENAI_BASE_URL"},
+        prices={
+            "*": {Unit.CHARACTERS: per_million(15.0)},
+            "tts-1-hd": {Unit.CHARACTERS: per_million(30.0)},
+            "gpt-4o-mini-tts": {Unit.CHARACTERS: per_million(12.0)},
+        },
         check=_OPENAI_CHECK,
     ),
     # LLM
@@ -510,6 +544,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         ChatOptions,
         _key("OPENAI_API_KEY"),
         {"model": "OPENAI_LLM_MODEL", "base_url": "OPENAI_BASE_URL"},
+        prices=_OPENAI_PRICES,
         check=_OPENAI_CHECK,
     ),
     ProviderSpec(
@@ -519,6 +554,10 @@ _SPECS: tuple[ProviderSpec, ...] = (
         GroqOptions,
         _key("GROQ_API_KEY"),
         {"model": "GROQ_LLM_MODEL"},
+        prices={
+            "*": tokens(0.59, 0.59, 0.79),  # llama-3.3-70b-versatile
+            "llama-3.1-8b": tokens(0.05, 0.05, 0.08),
+        },
         check=HttpCheck(_url("", "/models")),
     ),
     ProviderSpec(
@@ -533,6 +572,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
             "azure_deployment": "AZURE_OPENAI_DEPLOYMENT",
             "api_version": "OPENAI_API_VERSION",
         },
+        prices=_OPENAI_PRICES,
     ),
     ProviderSpec(
         "gemini",
@@ -541,6 +581,11 @@ _SPECS: tuple[ProviderSpec, ...] = (
         GeminiOptions,
         _key("GOOGLE_API_KEY", "GEMINI_API_KEY"),
         {"model": "GEMINI_LLM_MODEL"},
+        prices={
+            "*": tokens(0.10, 0.025, 0.40),  # gemini-2.0-flash
+            "gemini-2.5-flash": tokens(0.30, 0.075, 2.50),
+            "gemini-2.5-pro": tokens(1.25, 0.31, 10.0),
+        },
         check=HttpCheck(_url("", "/models")),
     ),
     ProviderSpec(
@@ -550,6 +595,12 @@ _SPECS: tuple[ProviderSpec, ...] = (
         AnthropicOptions,
         _key("ANTHROPIC_API_KEY"),
         {"model": "ANTHROPIC_LLM_MODEL"},
+        prices={
+            "*": tokens(0.80, 0.08, 4.0),  # claude-3-5-haiku
+            "claude-sonnet": tokens(3.0, 0.30, 15.0),
+            "claude-3-7-sonnet": tokens(3.0, 0.30, 15.0),
+            "claude-haiku-4": tokens(1.0, 0.10, 5.0),
+        },
         check=HttpCheck(_url("https://api.anthropic.com", "/v1/models"), "x-api-key", ""),
     ),
     ProviderSpec(

@@ -38,8 +38,9 @@ from livekit.agents import (
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, USERDATA_TIMED_TRANSCRIPT
 
+from .failover import FailoverLog
 from .health import HealthKeys, HealthRegistry, describe_error
-from .log import logger
+from .types import ProviderKind
 
 CHARS_PER_SECOND = 15.0
 """Typical speaking rate, for estimating how much of a sentence was heard."""
@@ -81,7 +82,7 @@ class ChainTTS(tts.TTS[Any]):
         members: list[ChainMember],
         *,
         health: HealthRegistry,
-        org_id: str | None,
+        failovers: FailoverLog,
     ) -> None:
         if not members:
             raise ValueError("a TTS chain needs at least one provider")
@@ -94,7 +95,7 @@ class ChainTTS(tts.TTS[Any]):
         )
         self.members = members
         self._health = health
-        self._org_id = org_id
+        self._failovers = failovers
         for m in members:
             m.tts.on("metrics_collected", self._forward_metrics)
 
@@ -126,16 +127,7 @@ class ChainTTS(tts.TTS[Any]):
         return all(self._health.is_down(m.keys) for m in rest)
 
     def log_switch(self, failed: ChainMember, to: ChainMember | None, error: BaseException) -> None:
-        logger.warning(
-            "provider failed, switching",
-            extra={
-                "org": self._org_id,
-                "kind": "tts",
-                "from": failed.name,
-                "to": to.name if to else None,
-                "reason": describe_error(error),
-            },
-        )
+        self._failovers.switch(ProviderKind.TTS, failed.name, to.name if to else None, error)
 
     async def aclose(self) -> None:
         for m in self.members:

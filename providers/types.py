@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from .pricing import Unit
+
 
 class ProviderKind(str, enum.Enum):
     STT = "stt"
@@ -46,6 +48,8 @@ class ProviderConfig(BaseModel):
     enabled: bool = True
     options: Mapping[str, Any] = Field(default_factory=dict)
     secrets: Mapping[str, SecretStr] = Field(default_factory=dict)
+    pricing: Mapping[Unit, float] | None = None
+    """This organization's price for this provider (the entry's ``config.pricing``)."""
 
     def secret(self, name: str) -> str | None:
         value = self.secrets.get(name)
@@ -54,6 +58,30 @@ class ProviderConfig(BaseModel):
     @property
     def label(self) -> str:
         return f"'{self.provider}' ({self.kind})"
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where the provider is reached when its options say (``base_url``/``host`` and
+        ``port``), else None: the plugin's default."""
+        o = self.options
+        where = o.get("base_url") or o.get("baseUrl") or o.get("host")
+        if where and o.get("port"):
+            where = f"{where}:{o['port']}"
+        return str(where) if where else None
+
+
+class Strategy(str, enum.Enum):
+    """How a chain is ordered (``strategy`` from the backend, ``PROVIDER_STRATEGY``)."""
+
+    PRIORITY = "priority"
+    """The configured priorities (healthy providers first)."""
+    COST = "cost"
+    """Cheapest first by the price table (healthy providers first)."""
+    LOCAL_ONLY = "local-only"
+    """Providers that run on this machine only: no audio or text leaves it."""
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class FaqEntry(BaseModel):
@@ -97,6 +125,12 @@ class OrgProviders(BaseModel):
     tts: tuple[ProviderConfig, ...] = ()
     agent: AgentPersona = AgentPersona()
     source: ConfigSource = ConfigSource.ENV
+    strategy: Strategy | None = None
+    """None: the worker's ``PROVIDER_STRATEGY`` (default ``priority``)."""
+    budget_usd: float | None = None
+    """Monthly budget; once ``spent_usd`` reaches it, calls route by cost."""
+    spent_usd: float | None = None
+    """This month's spend as the backend counted it when it sent this config."""
 
     def chain(self, kind: ProviderKind) -> tuple[ProviderConfig, ...]:
         chain: tuple[ProviderConfig, ...] = getattr(self, kind.value)

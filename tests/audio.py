@@ -89,10 +89,10 @@ def rms(pcm: np.ndarray) -> float:  # type: ignore[type-arg]
 
 
 def transcribe(pcm: np.ndarray, rate: int) -> str:  # type: ignore[type-arg]
-    from agent.file_io import resample
     from plugins import whisper_stt
+    from plugins.audio import to_mono
 
-    frame = resample(rtc.AudioFrame(pcm.tobytes(), rate, 1, len(pcm)), 16000)
+    frame = to_mono(rtc.AudioFrame(pcm.tobytes(), rate, 1, len(pcm)), 16000)
     audio = np.frombuffer(frame.data, dtype=np.int16).astype(np.float32) / 32768.0
     segments, _ = whisper_stt.load_model().transcribe(audio, language="en", beam_size=1)
     return " ".join(s.text.strip() for s in segments)

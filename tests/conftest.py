@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 # variables that change which providers or backend a call gets
@@ -17,7 +20,7 @@ _CONFIG_VARS = (
     "DEFAULT_ORGANIZATION_ID AGENT_INSTRUCTIONS AGENT_GREETING AGENT_FAQ_FILE "
     "DEEPGRAM_API_KEY OPENAI_API_KEY ELEVEN_API_KEY ELEVENLABS_API_KEY CARTESIA_API_KEY "
     "GROQ_API_KEY GOOGLE_API_KEY GEMINI_API_KEY ANTHROPIC_API_KEY AZURE_OPENAI_API_KEY "
-    "VOSK_MODEL_PATH PIPER_VOICE WHISPER_MODEL"
+    "VOSK_MODEL_PATH PIPER_VOICE WHISPER_MODEL PROVIDER_STRATEGY PRICING_JSON"
 ).split()
 
 
@@ -25,6 +28,17 @@ _CONFIG_VARS = (
 def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _CONFIG_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _own_usage_spool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Each test spools usage records in its own directory, with a fresh sender."""
+    from agent.usage import reset_usage
+
+    monkeypatch.setenv("USAGE_SPOOL_DIR", str(tmp_path / "usage-spool"))
+    reset_usage()
+    yield
+    reset_usage()
 
 
 @pytest.fixture(autouse=True)

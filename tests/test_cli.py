@@ -129,8 +129,16 @@ async def test_dev_without_livekit_server_says_how_to_start_one() -> None:
 async def test_help_lists_our_commands_and_livekits() -> None:
     code, out, _ = await run_agent("--help", env={})
     assert code == 0
-    for command in ("providers", "simulate", "call", "start", "dev", "console"):
+    for command in ("providers", "simulate", "call", "status", "usage", "start", "dev", "console"):
         assert f"\n  {command} " in out, command
+
+
+async def test_status_without_a_worker_says_so_in_one_line() -> None:
+    from tests.servers import free_port
+
+    code, out, err = await run_agent("status", "--url", f"http://127.0.0.1:{free_port()}", env={})
+    assert code == 1 and out == ""
+    assert "no worker status at" in err and "Traceback" not in err
 
 
 async def test_call_without_a_server_says_so_in_one_line() -> None:

@@ -90,6 +90,8 @@ def test_options_reach_the_plugin() -> None:
         config("openai-compatible", LLM_, baseUrl="http://127.0.0.1:9/v1", model="qwen"), org_of()
     )
     assert oai.model == "qwen"
+    piper = build_provider(config("piper", TTS_, host="127.0.0.1", timeout=0.5), org_of())
+    assert piper._opts.timeout == 0.5  # no public accessor: the remote request budget
 
 
 def test_chain_nesting_and_order() -> None:

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from agent.prewarm import shared_vad
 from providers.factory import build_chains
-from providers.failover import FailoverSettings
+from providers.failover import FailoverLog, FailoverSettings
 from providers.health import BreakerState, HealthKeys, HealthRegistry
 from providers.types import AgentPersona, FaqEntry, OrgProviders, ProviderConfig, ProviderKind
 from tests.audio import speech_frames, words
@@ -223,7 +223,9 @@ async def test_a_probe_ending_in_a_raw_exception_frees_the_slot() -> None:
     keys = HealthKeys.of(cfg("elevenlabs", TTS_, 10, KEY_A))
     health.record_failure(keys, APIConnectionError("down"))
     now[0] = 2.0  # due for a probe
-    chain = ChainTTS([ChainMember("elevenlabs", Broken(), keys, None)], health=health, org_id="a")
+    chain = ChainTTS(
+        [ChainMember("elevenlabs", Broken(), keys, None)], health=health, failovers=FailoverLog("a")
+    )
     with pytest.raises(RuntimeError):
         async with chain.synthesize("Hi.", conn_options=APIConnectOptions(max_retry=0)) as s:
             async for _ in s:

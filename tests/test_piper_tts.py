@@ -43,8 +43,10 @@ def piper_server() -> Iterator[PiperServer]:
         yield server
 
 
-async def _frames(tts: piper_tts.TTS, text: str) -> list[rtc.AudioFrame]:
-    async with tts.synthesize(text, conn_options=NO_RETRY) as stream:
+async def _frames(
+    tts: piper_tts.TTS, text: str, conn_options: APIConnectOptions = NO_RETRY
+) -> list[rtc.AudioFrame]:
+    async with tts.synthesize(text, conn_options=conn_options) as stream:
         return [ev.frame async for ev in stream]
 
 
@@ -83,6 +85,22 @@ async def test_hung_server_times_out(http_session: aiohttp.ClientSession) -> Non
         with pytest.raises(APITimeoutError):
             await asyncio.wait_for(_frames(tts, "Hello there."), 10)
         assert time.perf_counter() - started < 1.0 + 1.0
+
+
+async def test_hung_server_fails_within_conn_options_timeout(
+    http_session: aiohttp.ClientSession,
+) -> None:
+    """livekit's TTS conformance test (``test_tts_synthesize_timeout``): a server that accepts
+    and then stalls fails within about the caller's ``conn_options.timeout``, even when the
+    plugin's own timeout (5 s by default) is longer."""
+    async with hung_server() as port:
+        tts = piper_tts.TTS(host="127.0.0.1", port=port, http_session=http_session)
+        started = time.perf_counter()
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(
+                _frames(tts, "Hello there.", APIConnectOptions(max_retry=0, timeout=0.5)), 10
+            )
+        assert time.perf_counter() - started < 3 * 0.5
 
 
 async def test_refused_port_is_connection_error(http_session: aiohttp.ClientSession) -> None:

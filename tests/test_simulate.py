@@ -111,7 +111,9 @@ def test_json_output_shape(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)  # exactly one JSON object, logs on stderr
-    assert set(out) == {"organizationId", "turns", "output"}
+    assert set(out) == {"organizationId", "turns", "output", "usage"}
+    assert out["usage"]["organizationId"] == "acme" and out["usage"]["callId"]
+    assert {u["kind"] for u in out["usage"]["usage"]} == {"stt", "tts"}  # offline: no tokens
     assert out["organizationId"] == "acme"
     assert out["output"] == str(output) and output.exists()
     roles = [t["role"] for t in out["turns"]]

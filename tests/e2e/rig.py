@@ -178,11 +178,16 @@ class Worker:
             "LIVEKIT_API_KEY": API_KEY,
             "LIVEKIT_API_SECRET": API_SECRET,
             "AGENT_HTTP_PORT": str(free_port()),
+            "STATUS_PORT": str(free_port()),
+            "PROMETHEUS_PORT": str(free_port()),
+            "USAGE_SPOOL_DIR": str(log_dir / f"spool-{name}"),
             "PYTHONUNBUFFERED": "1",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.http_port = 0
+        self.status_url = f"http://{HOST}:{self.env['STATUS_PORT']}"
+        self.metrics_url = f"http://{HOST}:{self.env['PROMETHEUS_PORT']}/metrics"
 
     def start(self, timeout: float = 90) -> Worker:
         log = self.log_path.open("ab")
@@ -204,6 +209,18 @@ class Worker:
         )
         self.http_port = int(listening["message"].rsplit(":", 1)[1])
         return self
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """One scrape of the worker's Prometheus endpoint: (name, labels) → value."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as r:
+            text = r.read().decode()
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
 
     def active_jobs(self) -> int:
         """From the worker's own HTTP server (livekit's ``/worker`` route)."""

@@ -26,6 +26,7 @@ from tests.e2e.rig import (
     LoopThread,
     Worker,
     Workers,
+    wait_until,
 )
 from tests.servers.backend import BackendServer, provider_entry
 from tests.standins.elevenlabs import ElevenLabsStandin
@@ -166,7 +167,17 @@ async def test_failover_in_a_real_room_the_caller_still_hears_the_answer(
             secrets={"apiKey": "e2e-broken-key"},
         )
         backend.set_org("failing", local_org("harbor", "failing", tts=[entry]), version="1")
-        result = await call(livekit, QUESTION, output=tmp_path / "call.wav", org="failing")
+        placed = asyncio.create_task(
+            call(livekit, QUESTION, output=tmp_path / "call.wav", org="failing")
+        )
+        calls = (
+            "voice_agent_calls_total",
+            frozenset({("org", "failing"), ("config_source", "backend")}),
+        )
+        # scraped during the call: counted as soon as it is configured
+        await asyncio.to_thread(wait_until, lambda: worker.metrics().get(calls) == 1, 60, "calls")
+        assert not placed.done(), "the call was over before it was counted"
+        result = await placed
         assert broken.requests_to("text-to-speech"), "the broken primary was never tried"
 
     configured = worker.call_in(result.room or "")
@@ -183,6 +194,66 @@ async def test_failover_in_a_real_room_the_caller_still_hears_the_answer(
     # the added silence stays within the TTS first-audio budget (2 s) of a healthy call
     assert result.voice_to_voice()[0] < healthy.voice_to_voice()[0] + 2.0
     assert "e2e-broken-key" not in worker.log_path.read_text()
+
+    # the call's usage record reached the backend, failover included
+    def stored() -> list[dict[str, Any]]:
+        return [r for r in backend.usage_records.values() if r["organizationId"] == "failing"]
+
+    await asyncio.to_thread(wait_until, lambda: bool(stored()), 30, "the usage record")
+    (record,) = stored()
+    assert record["failovers"][0]["from"] == "elevenlabs"
+    assert record["failovers"][0]["to"] == "piper"
+    assert "HTTP 500" in record["failovers"][0]["error"]
+    assert {(u["kind"], u["provider"]) for u in record["usage"]} >= {
+        ("stt", "whisper"),
+        ("tts", "piper"),
+    }
+
+    # metrics after the call (its usage is counted when it ends, with the record above)
+    scraped = worker.metrics()
+
+    def value(name: str, **labels: str) -> float:
+        return sum(v for (n, ls), v in scraped.items() if n == name and set(labels.items()) <= ls)
+
+    assert (
+        value(
+            "voice_agent_failovers_total",
+            kind="tts",
+            from_provider="elevenlabs",
+            to_provider="piper",
+        )
+        >= 1
+    )
+    assert value("voice_agent_provider_errors_total", kind="tts", provider="elevenlabs") >= 1
+    assert value("voice_agent_provider_up", provider="elevenlabs") == 0
+    assert value("voice_agent_provider_up", kind="tts", provider="piper") >= 1
+    assert (
+        value("voice_agent_usage_units_total", org="failing", provider="piper", unit="characters")
+        > 0
+    )
+    assert (
+        value(
+            "voice_agent_usage_units_total", org="failing", provider="whisper", unit="audio_seconds"
+        )
+        > 0
+    )
+    assert value("voice_agent_voice_to_voice_seconds_count") >= 1
+    assert value("voice_agent_ttfb_seconds_count", kind="tts", provider="piper") >= 1
+
+    # live status: elevenlabs is down and says why, without its key
+    status = subprocess.run(
+        [sys.executable, "-m", "agent", "status", "--url", worker.status_url, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert status.returncode == 0, status.stderr
+    providers = json.loads(status.stdout)["providers"]
+    eleven = [p for p in providers if p["provider"] == "elevenlabs"]
+    assert eleven and any(p["state"] == "open" and "HTTP 500" in p["lastError"] for p in eleven)
+    assert any(p["provider"] == "piper" and p["up"] for p in providers)
+    assert "e2e-broken-key" not in status.stdout
 
 
 def run_call_command(livekit: LiveKitServer, *args: str, timeout: float = 90) -> Any:

@@ -6,6 +6,9 @@
         ... LoaderSettings(backend_url=backend.url, ...)
         backend.requests_for("acme")             # what the worker sent
 
+``POST /api/usage/calls`` stores usage records by ``Idempotency-Key`` (``usage_records``;
+``usage`` / ``usage_gate`` make it fail, stall or answer garbage).
+
 ``GET /api/providers/organization/enabled`` reads the org from ``X-Organization-Id``,
 answers its payload with ``ETag: <version>`` and answers 304 when ``If-None-Match`` equals
 the current version. An org never set answers 404. With ``expected_key`` set, any other
@@ -29,6 +32,7 @@ from aiohttp import web
 from tests.servers import HOST
 
 PROVIDERS_PATH = "/api/providers/organization/enabled"
+USAGE_PATH = "/api/usage/calls"
 
 
 def provider_entry(
@@ -109,6 +113,15 @@ class BackendServer:
         """Behaviour of orgs without their own (``behave(None, ...)`` changes it)."""
         self.behaviors: dict[str, Behavior] = {}
         self.requests: list[RecordedRequest] = []
+        self.usage = Behavior()
+        """How ``POST /api/usage/calls`` answers (status, delay, raw_body)."""
+        self.usage_gate: asyncio.Event | None = None
+        """When set, usage posts wait for this event before answering."""
+        self.usage_records: dict[str, dict[str, Any]] = {}
+        """Stored usage records by ``Idempotency-Key``."""
+        self.usage_posts: list[tuple[str, int]] = []
+        """Every usage post: (idempotency key, status answered)."""
+        self.usage_headers: list[dict[str, str]] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -158,6 +171,7 @@ class BackendServer:
         self._closing.clear()
         app = web.Application()
         app.router.add_get(PROVIDERS_PATH, self._handle)
+        app.router.add_post(USAGE_PATH, self._handle_usage)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True
         )
@@ -207,6 +221,30 @@ class BackendServer:
                 status=status,
             )
         )
+
+    async def _handle_usage(self, request: web.Request) -> web.Response:
+        """Stores a record once per ``Idempotency-Key``; a repeat answers 409, like a
+        backend that already has it."""
+        key = request.headers.get("Idempotency-Key", "")
+        self.usage_headers.append(dict(request.headers))
+        if self.usage_gate is not None:
+            await self.usage_gate.wait()
+        await self._sleep(self.usage.delay)
+        status = 201
+        if self.expected_key is not None and (
+            request.headers.get("Authorization") != f"Bearer {self.expected_key}"
+        ):
+            status = 401
+        elif self.usage.status is not None:
+            status = self.usage.status
+        elif key in self.usage_records:
+            status = 409
+        if status == 201:
+            self.usage_records[key] = await request.json()
+        self.usage_posts.append((key, status))
+        if self.usage.raw_body is not None:
+            return web.Response(status=status, body=self.usage.raw_body)
+        return web.json_response({"status": status}, status=status)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         org_id = request.headers.get("X-Organization-Id")

@@ -1,10 +1,12 @@
-"""A real vosk-server on 127.0.0.1: alphacephei's ``websocket/asr_server.py`` protocol on the
-``vosk`` library and ``websockets``, in the test's own event loop.
+"""A stand-in for vosk-server on 127.0.0.1: our reimplementation of the WebSocket protocol
+of alphacephei's ``websocket/asr_server.py`` over the real ``vosk`` library and model, in the
+test's own event loop (upstream's script is not on PyPI). Plus deliberately broken servers.
 
 Protocol (as asr_server.py): an optional text ``{"config": {...}}`` (no reply), then every
 message gets exactly one JSON reply: binary PCM -> ``Result()`` when Vosk's endpointing
-closes an utterance, else ``PartialResult()``; the exact text ``{"eof" : 1}`` ->
-``FinalResult()`` and the server closes the connection.
+closes an utterance, else ``PartialResult()``; the exact text ``{"reset" : 1}`` ->
+``FinalResult()`` and the connection stays open for the next utterance; the exact text
+``{"eof" : 1}`` -> ``FinalResult()`` and the server closes the connection.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from plugins.vosk_stt import load_model
 from tests.servers import HOST
 
 EOF_MSG = '{"eof" : 1}'
+RESET_MSG = '{"reset" : 1}'
 
 
 def _process_chunk(rec: Any, message: str | bytes) -> tuple[str, bool]:
     if message == EOF_MSG:
         return rec.FinalResult(), True
+    if message == RESET_MSG:
+        return rec.FinalResult(), False
     if rec.AcceptWaveform(message):
         return rec.Result(), False
     return rec.PartialResult(), False
@@ -41,6 +46,8 @@ class VoskServer:
     _server: Server | None = field(default=None, repr=False)
     accepted: int = 0
     """How many WebSocket connections were accepted (to check a client reconnected)."""
+    resets: int = 0
+    """How many ``reset`` messages were answered."""
 
     def __iter__(self) -> Iterator[Any]:
         """``host, port = server``."""
@@ -82,6 +89,7 @@ async def serve_vosk(model_path: str, *, sample_rate: float = 8000) -> AsyncIter
                     rec = vosk.KaldiRecognizer(model, rate)
                     rec.SetWords(True)
                 response, stop = await loop.run_in_executor(None, _process_chunk, rec, message)
+                info.resets += message == RESET_MSG
                 await ws.send(response)
                 if stop:
                     break
@@ -122,6 +130,27 @@ async def serve_raw(reply: str | None) -> AsyncIterator[tuple[str, int]]:
         with contextlib.suppress(ConnectionClosed):
             async for _ in ws:
                 await ws.send(reply)
+
+    async with serve(answer, HOST, 0) as server:
+        yield HOST, int(server.sockets[0].getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve_script(*replies: str) -> AsyncIterator[tuple[str, int]]:
+    """A WebSocket server that answers the n-th message after the config with ``replies[n]``
+    (the last one again once the script runs out), like vosk-server's one reply per message;
+    ``eof`` is answered and closes. For replies a real model cannot be made to send."""
+
+    async def answer(ws: ServerConnection) -> None:
+        n = 0
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                if isinstance(message, str) and "config" in message:
+                    continue
+                await ws.send(replies[min(n, len(replies) - 1)])
+                n += 1
+                if message == EOF_MSG:
+                    break
 
     async with serve(answer, HOST, 0) as server:
         yield HOST, int(server.sockets[0].getsockname()[1])
