@@ -38,5 +38,10 @@ def test_build_ships_the_data_files_without_a_packaging_warning(tmp_path: Path) 
     assert "absent from the `packages`" not in proc.stderr
     assert "Installing 'agent.data' as data is deprecated" not in proc.stderr
     assert "SetuptoolsDeprecationWarning" not in proc.stderr, proc.stderr
-    for shipped in ("agent/data/demo_faq.json", "agent/py.typed", "providers/py.typed"):
+    for shipped in (
+        "agent/data/demo_faq.json",
+        "agent/data/grafana-dashboard.json",
+        "agent/py.typed",
+        "providers/py.typed",
+    ):
         assert (build / shipped).is_file(), shipped
