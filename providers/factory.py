@@ -25,7 +25,13 @@ from .errors import (
     ProviderUnavailableError,
     who,
 )
-from .failover import FailoverSettings, log_switches, report_stt_health
+from .failover import (
+    FailoverSettings,
+    LLMFallback,
+    STTFallback,
+    log_switches,
+    report_stt_health,
+)
 from .health import HealthKeys, HealthRegistry, get_health
 from .llm_guard import GuardedLLM
 from .log import logger
@@ -191,7 +197,7 @@ def _stt_chain(
             wrapped.append(s)
     if len(wrapped) == 1:
         return wrapped[0]
-    adapter = stt.FallbackAdapter(
+    adapter = STTFallback(
         wrapped,
         vad=vad_,
         # no retries of a failed provider, and connecting may take one budget
@@ -223,7 +229,7 @@ def _llm_chain(
     ]
     members.append(built[-1][1])  # the offline responder: nothing to guard, never fails
     # retry_on_chunk_sent: a provider dropping mid-reply still ends in a complete answer
-    adapter = llm.FallbackAdapter(members, max_retry_per_llm=0, retry_on_chunk_sent=True)
+    adapter = LLMFallback(members, max_retry_per_llm=0, retry_on_chunk_sent=True)
     log_switches(
         adapter,
         [c.provider for c, _ in built],

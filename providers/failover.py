@@ -8,6 +8,7 @@ gets no budget: there is nobody to hand over to, and waiting beats silence.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,31 @@ class FailoverSettings:
         if isinstance(own, (int, float)) and not isinstance(own, bool) and own > 0:
             return float(own)
         return self.budgets[config.kind]
+
+
+class STTFallback(stt.FallbackAdapter):
+    """livekit's adapter, prewarming every member: livekit's prewarms only the first, so a
+    failover would pay DNS and TLS set-up in the caller's silence."""
+
+    def __init__(self, members: list[stt.STT[Any]], **kwargs: Any) -> None:
+        super().__init__(members, **kwargs)
+        self.members = list(members)
+
+    def prewarm(self) -> None:
+        for member in self.members:
+            member.prewarm()
+
+
+class LLMFallback(llm.FallbackAdapter):
+    """livekit's adapter, prewarming every member (see ``STTFallback``)."""
+
+    def __init__(self, members: list[llm.LLM[Any]], **kwargs: Any) -> None:
+        super().__init__(members, **kwargs)
+        self.members = list(members)
+
+    def prewarm(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        for member in self.members:
+            member.prewarm(loop=loop)
 
 
 def report_stt_health(

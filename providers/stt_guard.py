@@ -18,7 +18,14 @@ import time
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import APIConnectOptions, APITimeoutError, stt, utils, vad
+from livekit.agents import (
+    APIConnectOptions,
+    APITimeoutError,
+    ConversationItemAddedEvent,
+    stt,
+    utils,
+    vad,
+)
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
 from .delegate import Delegate
@@ -29,6 +36,13 @@ class GuardedSTT(Delegate, stt.STT[Any]):
         super().__init__(capabilities=inner.capabilities)
         self.vad, self.name, self.budget = vad, name, budget
         self.delegate_to(inner)
+
+    # livekit's STT hooks (keyterm prompting, conversation context): the provider's own
+    def _update_session_keyterms(self, keyterms: list[str]) -> None:
+        self.inner._update_session_keyterms(keyterms)
+
+    def _push_conversation_item(self, ev: ConversationItemAddedEvent) -> None:
+        self.inner._push_conversation_item(ev)
 
     async def _recognize_impl(
         self,
