@@ -37,7 +37,7 @@ from .llm_guard import GuardedLLM
 from .log import logger
 from .registry import OFFLINE_LLM, BuildRequest, ProviderSpec, get_spec
 from .settings import env_float
-from .stt_guard import GuardedSTT
+from .stt_guard import GuardedSTT, Handover
 from .tts_chain import ChainMember, ChainTTS
 from .types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
@@ -185,16 +185,26 @@ def _stt_chain(
     if vad_ is None and any(not s.capabilities.streaming for _, s in built):
         raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
     last = len(built) - 1
+    # what the caller said to a failed STT goes to the next one (only a chain has a next)
+    handover = Handover(failover.stt_replay) if last and failover.stt_replay > 0 else None
     wrapped: list[stt.STT[Any]] = []
     for i, (c, s) in enumerate(built):
+        member: stt.STT[Any] = s
         if not s.capabilities.streaming and early_decode > 0:
-            wrapped.append(EarlyDecodeAdapter(stt=s, vad=vad_, after_silence=early_decode))  # type: ignore[arg-type]
+            member = EarlyDecodeAdapter(stt=s, vad=vad_, after_silence=early_decode)  # type: ignore[arg-type]
         elif not s.capabilities.streaming:
-            wrapped.append(stt.StreamAdapter(stt=s, vad=vad_))  # type: ignore[arg-type]
-        elif i < last and vad_ is not None:  # a hang must hand over to the next one
-            wrapped.append(GuardedSTT(s, vad=vad_, name=c.provider, budget=failover.budget(c)))
-        else:
-            wrapped.append(s)
+            member = stt.StreamAdapter(stt=s, vad=vad_)  # type: ignore[arg-type]
+        # a hang must hand over to the next one; the last one has nobody to hand over to
+        watchdog = s.capabilities.streaming and i < last and vad_ is not None
+        if watchdog or handover is not None:
+            member = GuardedSTT(
+                member,
+                name=c.provider,
+                vad=vad_ if watchdog else None,
+                budget=failover.budget(c) if watchdog else None,
+                handover=handover,
+            )
+        wrapped.append(member)
     if len(wrapped) == 1:
         return wrapped[0]
     adapter = STTFallback(
@@ -204,6 +214,8 @@ def _stt_chain(
         attempt_timeout=failover.budget(built[0][0]),
         max_retry_per_stt=0,
     )
+    if handover is not None:
+        handover.watch(adapter, len(wrapped))
     last_error = report_stt_health(adapter, wrapped, [HealthKeys.of(c) for c, _ in built], health)
     log_switches(
         adapter,

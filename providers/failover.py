@@ -19,6 +19,7 @@ from livekit.agents import llm, stt
 from .health import HealthKeys, HealthRegistry, describe_error
 from .log import logger
 from .settings import env_float
+from .stt_guard import DEFAULT_REPLAY
 from .types import ProviderConfig, ProviderKind
 
 DEFAULT_BUDGET = 2.0
@@ -32,11 +33,17 @@ _BUDGET_VARS = {
 @dataclass(frozen=True)
 class FailoverSettings:
     budgets: Mapping[ProviderKind, float]
+    stt_replay: float = DEFAULT_REPLAY
+    """``STT_REPLAY_SECONDS``: how much of what the caller said to a failed STT the next one
+    hears (0: none). See ``providers.stt_guard``."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FailoverSettings:
         env = os.environ if environ is None else environ
-        return cls({k: env_float(env, var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()})
+        return cls(
+            {k: env_float(env, var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()},
+            stt_replay=env_float(env, "STT_REPLAY_SECONDS", DEFAULT_REPLAY),
+        )
 
     def budget(self, config: ProviderConfig) -> float:
         own = config.options.get("first_result_timeout", config.options.get("firstResultTimeout"))
