@@ -24,6 +24,7 @@ from livekit import rtc
 from livekit.agents import llm
 from livekit.agents.metrics import LLMMetrics, STTMetrics, TTSMetrics
 from livekit.agents.testing import fake_job_context
+from livekit.agents.utils import http_context
 from livekit.agents.voice.events import AgentStateChangedEvent, ConversationItemAddedEvent
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
@@ -111,7 +112,11 @@ class _Observer:
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         if isinstance(ev.item, llm.ChatMessage) and ev.item.role in ("user", "assistant"):
             self.items.append((self._timeline.now(), ev.item))
-            self.item_providers.append(dict(self.served))
+            # a caller's turn is the STT's work alone; the LLM and TTS serve the replies
+            user = ev.item.role == "user"
+            self.item_providers.append(
+                {k: v for k, v in self.served.items() if k == "stt" or not user}
+            )
             self.changed.set()
 
     def _on_metrics(self, metrics: Any) -> None:
@@ -147,57 +152,63 @@ async def simulate_call(
     seconds after the agent started answering, cutting it short. Raises ``ProviderError``
     for a config error.
     """
-    # a call id of its own: it is the usage record's idempotency key
-    with fake_job_context(job_metadata=job_metadata, job_id=f"sim-{uuid.uuid4()}") as ctx:
-        call = await prepare_call(ctx, loader=loader)
+    # A job gets a shared aiohttp session from livekit's job runner (``http_session()``,
+    # used by the Deepgram, ElevenLabs and Cartesia plugins); livekit's fake job does not
+    # set one up, so without this those providers would fail here and nowhere else. The
+    # call id is its own: it is the usage record's idempotency key.
+    async with http_context.open():
+        with fake_job_context(job_metadata=job_metadata, job_id=f"sim-{uuid.uuid4()}") as ctx:
+            call = await prepare_call(ctx, loader=loader)
 
-        timeline = Timeline()
-        observer = _Observer(call, timeline)
-        greeting = bool(call.org.agent.greeting)
-        caller_turns: list[CallerTurn] = []
+            timeline = Timeline()
+            observer = _Observer(call, timeline)
+            greeting = bool(call.org.agent.greeting)
+            caller_turns: list[CallerTurn] = []
 
-        async def before_turn(index: int) -> None:
-            since = caller_turns[index - 1].speech_end if index else 0.0
-            if barge_in is not None and index:
-                if not await observer.wait(
-                    lambda: any(s > since for s in observer.spoke_at), turn_timeout
-                ):
-                    logger.warning("agent did not start answering", extra={"turn": index})
-                await asyncio.sleep(barge_in)
-            elif wait_for_agent and (index or greeting):
-                if not await observer.wait(lambda: observer.answered_since(since), turn_timeout):
-                    logger.warning("agent did not answer in time", extra={"turn": index})
-                await asyncio.sleep(CALLER_PAUSE)
-            else:
-                await asyncio.sleep(SILENCE_GAP if index else CALLER_PAUSE)
+            async def before_turn(index: int) -> None:
+                since = caller_turns[index - 1].speech_end if index else 0.0
+                if barge_in is not None and index:
+                    if not await observer.wait(
+                        lambda: any(s > since for s in observer.spoke_at), turn_timeout
+                    ):
+                        logger.warning("agent did not start answering", extra={"turn": index})
+                    await asyncio.sleep(barge_in)
+                elif wait_for_agent and (index or greeting):
+                    if not await observer.wait(
+                        lambda: observer.answered_since(since), turn_timeout
+                    ):
+                        logger.warning("agent did not answer in time", extra={"turn": index})
+                    await asyncio.sleep(CALLER_PAUSE)
+                else:
+                    await asyncio.sleep(SILENCE_GAP if index else CALLER_PAUSE)
 
-        audio_in = CallerAudioInput(caller_audio, timeline=timeline, before_turn=before_turn)
-        caller_turns = audio_in.turns
-        audio_out = RecordingAudioOutput(timeline=timeline)
-        call.session.input.audio = audio_in
-        # text paced by the audio, as in a room: an interrupted reply keeps only what played
-        synced = TranscriptSynchronizer(next_in_chain_audio=audio_out, next_in_chain_text=None)
-        call.session.output.audio = synced.audio_output
-        call.session.output.transcription = synced.text_output
+            audio_in = CallerAudioInput(caller_audio, timeline=timeline, before_turn=before_turn)
+            caller_turns = audio_in.turns
+            audio_out = RecordingAudioOutput(timeline=timeline)
+            call.session.input.audio = audio_in
+            # text paced by the audio, as in a room: an interrupted reply keeps only what played
+            synced = TranscriptSynchronizer(next_in_chain_audio=audio_out, next_in_chain_text=None)
+            call.session.output.audio = synced.audio_output
+            call.session.output.transcription = synced.text_output
 
-        completed = False
-        try:
-            await call.start()
+            completed = False
+            try:
+                await call.start()
 
-            async def finished() -> None:
-                await audio_in.done.wait()
-                last = caller_turns[-1].speech_end if caller_turns else 0.0
-                await observer.wait(lambda: observer.answered_since(last), turn_timeout)
+                async def finished() -> None:
+                    await audio_in.done.wait()
+                    last = caller_turns[-1].speech_end if caller_turns else 0.0
+                    await observer.wait(lambda: observer.answered_since(last), turn_timeout)
 
-            await asyncio.wait_for(finished(), timeout)
-            completed = True
-        except asyncio.TimeoutError:
-            logger.warning("simulated call timed out", extra={"timeout": timeout})
-        finally:
-            await call.session.aclose()
-            await audio_in.aclose()
-            await audio_out.aclose()
-            record = await call.finish()
+                await asyncio.wait_for(finished(), timeout)
+                completed = True
+            except asyncio.TimeoutError:
+                logger.warning("simulated call timed out", extra={"timeout": timeout})
+            finally:
+                await call.session.aclose()
+                await audio_in.aclose()
+                await audio_out.aclose()
+                record = await call.finish()
 
     left = audio_in.recording()
     right = audio_out.recording(len(left), origin=audio_in.start)

@@ -35,8 +35,9 @@ class Turn:
     """``user`` (the caller) or ``assistant`` (the agent)."""
     text: str
     providers: dict[str, str]
-    """Which provider served each kind for this turn (``stt``, ``llm``, ``tts``); empty when
-    measured at the caller, who cannot see the worker's providers."""
+    """Which provider served each kind for this turn: ``stt`` for a caller's turn, ``stt``,
+    ``llm`` and ``tts`` for an agent's; empty when measured at the caller, who cannot see
+    the worker's providers."""
     latency: dict[str, float]
     """Seconds. User: ``stt_final``, ``end_of_turn``. Assistant: ``voice_to_voice``
     (caller speech end to agent audio, from our own I/O timestamps), ``e2e``, ``llm_ttft``,

@@ -25,13 +25,20 @@ from .errors import (
     ProviderUnavailableError,
     who,
 )
-from .failover import FailoverLog, FailoverSettings, log_switches, report_stt_health
+from .failover import (
+    FailoverLog,
+    FailoverSettings,
+    LLMFallback,
+    STTFallback,
+    log_switches,
+    report_stt_health,
+)
 from .health import HealthKeys, HealthRegistry, get_health
 from .llm_guard import GuardedLLM
 from .log import logger
 from .registry import OFFLINE_LLM, BuildRequest, ProviderSpec, get_spec
 from .settings import env_float
-from .stt_guard import GuardedSTT
+from .stt_guard import GuardedSTT, Handover
 from .tts_chain import ChainMember, ChainTTS
 from .types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
@@ -192,25 +199,37 @@ def _stt_chain(
     if vad_ is None and any(not s.capabilities.streaming for _, s in built):
         raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
     last = len(built) - 1
+    # what the caller said to a failed STT goes to the next one (only a chain has a next)
+    handover = Handover(failover.stt_replay) if last and failover.stt_replay > 0 else None
     wrapped: list[stt.STT[Any]] = []
     for i, (c, s) in enumerate(built):
+        member: stt.STT[Any] = s
         if not s.capabilities.streaming and early_decode > 0:
-            wrapped.append(EarlyDecodeAdapter(stt=s, vad=vad_, after_silence=early_decode))  # type: ignore[arg-type]
+            member = EarlyDecodeAdapter(stt=s, vad=vad_, after_silence=early_decode)  # type: ignore[arg-type]
         elif not s.capabilities.streaming:
-            wrapped.append(stt.StreamAdapter(stt=s, vad=vad_))  # type: ignore[arg-type]
-        elif i < last and vad_ is not None:  # a hang must hand over to the next one
-            wrapped.append(GuardedSTT(s, vad=vad_, name=c.provider, budget=failover.budget(c)))
-        else:
-            wrapped.append(s)
+            member = stt.StreamAdapter(stt=s, vad=vad_)  # type: ignore[arg-type]
+        # a hang must hand over to the next one; the last one has nobody to hand over to
+        watchdog = s.capabilities.streaming and i < last and vad_ is not None
+        if watchdog or handover is not None:
+            member = GuardedSTT(
+                member,
+                name=c.provider,
+                vad=vad_ if watchdog else None,
+                budget=failover.budget(c) if watchdog else None,
+                handover=handover,
+            )
+        wrapped.append(member)
     if len(wrapped) == 1:
         return wrapped[0]
-    adapter = stt.FallbackAdapter(
+    adapter = STTFallback(
         wrapped,
         vad=vad_,
         # no retries of a failed provider, and connecting may take one budget
         attempt_timeout=failover.budget(built[0][0]),
         max_retry_per_stt=0,
     )
+    if handover is not None:
+        handover.watch(adapter, len(wrapped))
     last_error = report_stt_health(adapter, wrapped, [HealthKeys.of(c) for c, _ in built], health)
     log_switches(
         adapter,
@@ -236,7 +255,7 @@ def _llm_chain(
     ]
     members.append(built[-1][1])  # the offline responder: nothing to guard, never fails
     # retry_on_chunk_sent: a provider dropping mid-reply still ends in a complete answer
-    adapter = llm.FallbackAdapter(members, max_retry_per_llm=0, retry_on_chunk_sent=True)
+    adapter = LLMFallback(members, max_retry_per_llm=0, retry_on_chunk_sent=True)
     log_switches(
         adapter,
         [c.provider for c, _ in built],

@@ -8,6 +8,7 @@ gets no budget: there is nobody to hand over to, and waiting beats silence.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ from livekit.agents import llm, stt
 from .health import HealthKeys, HealthRegistry, describe_error
 from .log import logger
 from .settings import env_float
+from .stt_guard import DEFAULT_REPLAY
 from .types import ProviderConfig, ProviderKind
 
 DEFAULT_BUDGET = 2.0
@@ -33,11 +35,17 @@ _BUDGET_VARS = {
 @dataclass(frozen=True)
 class FailoverSettings:
     budgets: Mapping[ProviderKind, float]
+    stt_replay: float = DEFAULT_REPLAY
+    """``STT_REPLAY_SECONDS``: how much of what the caller said to a failed STT the next one
+    hears (0: none). See ``providers.stt_guard``."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FailoverSettings:
         env = os.environ if environ is None else environ
-        return cls({k: env_float(env, var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()})
+        return cls(
+            {k: env_float(env, var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()},
+            stt_replay=env_float(env, "STT_REPLAY_SECONDS", DEFAULT_REPLAY),
+        )
 
     def budget(self, config: ProviderConfig) -> float:
         own = config.options.get("first_result_timeout", config.options.get("firstResultTimeout"))
@@ -98,6 +106,31 @@ class FailoverLog:
             listeners = list(_listeners)
         for listener in listeners:
             listener(event, self.org_id)
+
+
+class STTFallback(stt.FallbackAdapter):
+    """livekit's adapter, prewarming every member: livekit's prewarms only the first, so a
+    failover would pay DNS and TLS set-up in the caller's silence."""
+
+    def __init__(self, members: list[stt.STT[Any]], **kwargs: Any) -> None:
+        super().__init__(members, **kwargs)
+        self.members = list(members)
+
+    def prewarm(self) -> None:
+        for member in self.members:
+            member.prewarm()
+
+
+class LLMFallback(llm.FallbackAdapter):
+    """livekit's adapter, prewarming every member (see ``STTFallback``)."""
+
+    def __init__(self, members: list[llm.LLM[Any]], **kwargs: Any) -> None:
+        super().__init__(members, **kwargs)
+        self.members = list(members)
+
+    def prewarm(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        for member in self.members:
+            member.prewarm(loop=loop)
 
 
 def report_stt_health(

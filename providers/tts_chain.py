@@ -110,6 +110,12 @@ class ChainTTS(tts.TTS[Any]):
     def _forward_metrics(self, *args: Any, **kwargs: Any) -> None:
         self.emit("metrics_collected", *args, **kwargs)
 
+    def prewarm(self) -> None:
+        """livekit's connection prewarm, for every member: the one a failover reaches
+        should not pay DNS and TLS set-up in the caller's silence."""
+        for m in self.members:
+            m.tts.prewarm()
+
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> ChainStream:

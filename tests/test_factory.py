@@ -105,12 +105,16 @@ def test_chain_nesting_and_order() -> None:
     )
     chains = build_chains(org, vad=vad)
     assert isinstance(chains.stt, stt.FallbackAdapter)
-    # a non-streaming STT is driven by the VAD through livekit's StreamAdapter
     dg, whisper = chains.stt._stt_instances
-    # a streaming STT with a fallback after it gets the hang watchdog; a non-streaming one
-    # is driven by the VAD through livekit's StreamAdapter
+    # every STT of a chain is guarded, so the caller's words go on to the next one; a
+    # streaming STT with a fallback after it also gets the hang watchdog; a non-streaming
+    # one is driven by the VAD through livekit's StreamAdapter
     assert isinstance(dg, GuardedSTT) and isinstance(dg.inner, deepgram.STT)
-    assert isinstance(whisper, stt.StreamAdapter) and isinstance(whisper.wrapped_stt, WhisperSTT)
+    assert dg.budget == 2.0 and dg.handover is not None
+    assert isinstance(whisper, GuardedSTT) and whisper.budget is None
+    assert whisper.handover is dg.handover
+    assert isinstance(whisper.inner, stt.StreamAdapter)
+    assert isinstance(whisper.inner.wrapped_stt, WhisperSTT)
     assert isinstance(chains.llm, llm.FallbackAdapter)
     guarded, offline = chains.llm._llm_instances
     assert isinstance(guarded, GuardedLLM) and isinstance(guarded.inner, openai.LLM)

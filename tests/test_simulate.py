@@ -19,6 +19,9 @@ from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 from tests.audio import read_stereo, rms, transcribe, word_error_rate, words
 from tests.servers.backend import BackendServer, org_payload, provider_entry
+from tests.standins.cartesia import CartesiaStandin
+from tests.standins.deepgram import DeepgramStandin
+from tests.standins.elevenlabs import ElevenLabsStandin
 from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
 
@@ -70,7 +73,7 @@ async def test_simulated_call_answers_from_the_faq(
     assert len(user) == 1
     # Whisper tiny may slip on one word ("opening nowers"); the answer below must not
     assert word_error_rate(QUESTION, user[0].text) <= 0.4, user[0].text
-    assert user[0].providers["stt"] == "whisper"
+    assert user[0].providers == {"stt": "whisper"}
     assert [t.text for t in agent] == [ANSWER]
     assert agent[0].providers == {"stt": "whisper", "llm": "offline", "tts": "piper"}
     assert 0 < agent[0].latency["voice_to_voice"] < 10
@@ -126,7 +129,9 @@ def test_json_output_shape(tmp_path: Path) -> None:
     assert greeting["scripted"] is True and greeting["providers"] == {"tts": "piper"}
     for turn in rest:
         assert set(turn) == {"role", "text", "providers", "latency"}
-        assert set(turn["providers"]) == {"stt", "llm", "tts"}
+        # a caller's turn names only the STT that transcribed it
+        kinds = {"stt"} if turn["role"] == "user" else {"stt", "llm", "tts"}
+        assert set(turn["providers"]) == kinds
     assert all(isinstance(v, float) for t in out["turns"] for v in t["latency"].values())
     assert {"stt_final", "end_of_turn"} <= set(out["turns"][1]["latency"])
     assert {"voice_to_voice", "llm_ttft", "tts_ttfb"} <= set(out["turns"][2]["latency"])
@@ -290,3 +295,97 @@ async def test_an_interrupted_reply_shows_what_was_played(
     assert [t.get("interrupted", False) for t in out["turns"] if t["role"] == "assistant"] == [
         t.interrupted for t in result.turns if t.role == "assistant"
     ]
+
+
+HEARD = "Deepgram heard the caller ask about the opening hours."
+REPLY = "The OpenAI stand-in says we open at nine."
+GREETING = "Hello, this is Acme."
+
+
+@pytest.mark.parametrize("tts", ["elevenlabs", "cartesia", "openai"])
+async def test_cloud_providers_serve_their_turns_without_a_failover(
+    tts: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deepgram, OpenAI and each cloud TTS, at their stand-ins, serve a simulated call as in
+    a room job: each its own turn, with Whisper, the offline responder and Piper behind
+    them never needed. (The Deepgram, ElevenLabs and Cartesia plugins take livekit's
+    job HTTP session, which a fake job lacked: Deepgram used to fail over to Whisper.)"""
+    caplog.set_level("INFO")
+    tts_api = {"elevenlabs": ElevenLabsStandin, "cartesia": CartesiaStandin}.get(
+        tts, OpenAIStandin
+    )()
+    async with (
+        DeepgramStandin(transcript=HEARD, speech_rms=300.0) as stt_api,
+        OpenAIStandin(reply=REPLY) as llm_api,
+        tts_api,
+        BackendServer() as backend,
+    ):
+        tts_config: dict[str, str] = {"baseUrl": tts_api.base_url}
+        if tts == "elevenlabs":
+            tts_config["voiceId"] = "v"
+        backend.set_org(
+            "acme",
+            org_payload(
+                "acme",
+                "1",
+                [
+                    provider_entry(
+                        "deepgram",
+                        "stt",
+                        priority=100,
+                        config={"baseUrl": stt_api.base_url},
+                        secrets={"apiKey": "dg-acme"},
+                    ),
+                    provider_entry("whisper", "stt", priority=10),
+                    provider_entry(
+                        "openai",
+                        "llm",
+                        priority=100,
+                        config={"baseUrl": llm_api.base_url},
+                        secrets={"apiKey": "sk-acme-llm"},
+                    ),
+                    provider_entry(
+                        tts, "tts", priority=100, config=tts_config, secrets={"apiKey": "tts-acme"}
+                    ),
+                    provider_entry("piper", "tts", priority=10),
+                ],
+                agent={"greeting": GREETING},
+            ),
+            version="1",
+        )
+        loader = ProviderLoader(LoaderSettings(backend_url=backend.url), environ={})
+        try:
+            caller = await asyncio.wait_for(say([QUESTION]), TIMEOUT)
+            result = await asyncio.wait_for(
+                simulate_call(
+                    job_metadata=json.dumps({"organizationId": "acme"}),
+                    caller_audio=caller,
+                    output=tmp_path / "call.wav",
+                    loader=loader,
+                ),
+                TIMEOUT,
+            )
+        finally:
+            await loader.aclose()
+
+    assert result.completed
+    assert result.chains == {
+        "stt": ["deepgram", "whisper"],
+        "llm": ["openai", "offline"],
+        "tts": [tts, "piper"],
+    }
+    greeting, question, answer = result.turns
+    assert (greeting.role, greeting.text, greeting.providers["tts"]) == ("assistant", GREETING, tts)
+    assert (question.role, question.text, question.providers) == (
+        "user",
+        HEARD,
+        {"stt": "deepgram"},
+    )
+    assert (answer.role, answer.text) == ("assistant", REPLY)
+    assert answer.providers == {"stt": "deepgram", "llm": "openai", "tts": tts}
+    assert {r.api_key for r in stt_api.requests_to("/listen")} == {"dg-acme"}
+    assert len(llm_api.chat_requests) == 1
+    if tts != "openai":
+        assert REPLY in tts_api.texts  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if "switching" in r.getMessage()]
+    assert "outside of a job context" not in caplog.text

@@ -401,6 +401,39 @@ async def test_deepgram_ok_interim_then_final(session: aiohttp.ClientSession) ->
 
 
 @bounded()
+async def test_deepgram_speech_mode_transcribes_speech_not_silence(
+    session: aiohttp.ClientSession,
+) -> None:
+    """``speech_rms``: a caller's silence gets no transcript; each utterance one final,
+    once ``endpointing`` seconds of silence follow it."""
+    silence = rtc.AudioFrame(bytes(640), 16000, 1, 320)
+    async with DeepgramStandin(transcript="spoken", speech_rms=300.0, endpointing=0.3) as srv:
+        model = deepgram.STT(api_key="dg", base_url=srv.base_url, http_session=session)
+        stream = model.stream(conn_options=CO)
+        finals: list[tuple[str, float]] = []
+
+        async def consume() -> None:
+            async for ev in stream:
+                if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
+                    alt = ev.alternatives[0]
+                    finals.append((alt.text, round(alt.start_time, 1)))
+                    if len(finals) == 2:
+                        return
+
+        consumer = asyncio.create_task(consume())
+        try:
+            for audio in ([silence] * 100, _frames(0.6), [silence] * 25, _frames(0.6)):
+                for frame in [*audio, *[silence] * 25]:
+                    stream.push_frame(frame)
+            stream.flush()
+            await consumer
+        finally:
+            await stream.aclose()
+    # the two utterances, where they were spoken (seconds into the stream); silence ignored
+    assert finals == [("spoken", 2.5), ("spoken", 4.6)]
+
+
+@bounded()
 async def test_deepgram_finalize_and_close_stream(session: aiohttp.ClientSession) -> None:
     async with DeepgramStandin(transcript="flush me", final_after=5.0) as srv:
         model = deepgram.STT(api_key="dg", base_url=srv.base_url, http_session=session)

@@ -192,6 +192,7 @@ class StandinServer:
         self._listen_task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._closing = asyncio.Event()
+        self._recorded = asyncio.Event()
         self._started = False
 
     # ---------------------------------------------------------------- public API
@@ -234,6 +235,18 @@ class StandinServer:
     def requests_to(self, path_fragment: str) -> list[RecordedRequest]:
         """Recorded requests whose path contains ``path_fragment``."""
         return [r for r in self.requests if path_fragment in r.path]
+
+    async def wait_for_request(self, path_fragment: str, timeout: float) -> RecordedRequest:
+        """The first recorded request whose path contains ``path_fragment``, waiting up to
+        ``timeout`` seconds for it to arrive."""
+
+        async def first() -> RecordedRequest:
+            while not (found := self.requests_to(path_fragment)):
+                self._recorded.clear()
+                await self._recorded.wait()
+            return found[0]
+
+        return await asyncio.wait_for(first(), timeout)
 
     @property
     def api_keys_seen(self) -> list[str | None]:
@@ -306,6 +319,7 @@ class StandinServer:
             fault=self._fault,
         )
         self.requests.append(rec)
+        self._recorded.set()
         return rec
 
     async def preflight(

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiohttp
+import numpy as np
 from aiohttp import web
 
 from ._server import RecordedRequest, StandinServer
@@ -33,6 +34,11 @@ _ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+def _rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+
+
 class DeepgramStandin(StandinServer):
     """Routes: websocket ``GET /v1/listen`` (live), ``POST /v1/listen`` (prerecorded),
     ``GET /v1/projects`` (key check).
@@ -46,6 +52,12 @@ class DeepgramStandin(StandinServer):
     ``CloseStream`` finalizes, sends ``Metadata`` and closes (1000), ``KeepAlive`` is
     counted. With ``repeat=True`` each further ``final_after`` seconds is another
     utterance.
+
+    With ``speech_rms`` it listens as Deepgram does instead: silence is never transcribed;
+    an utterance starts with the first message louder than ``speech_rms`` (int16 RMS), and
+    its final comes once ``endpointing`` seconds of quieter audio follow; every utterance
+    is transcribed (``final_after`` and ``repeat`` do not apply). A simulated call, whose
+    caller sends silence between turns, needs this.
     """
 
     def __init__(
@@ -60,6 +72,8 @@ class DeepgramStandin(StandinServer):
         valid_keys: Iterable[str] | None = None,
         chunk_delay: float = 0.0,
         drop_after: int = 1,
+        speech_rms: float | None = None,
+        endpointing: float = 0.5,
     ) -> None:
         """
         Args:
@@ -68,6 +82,8 @@ class DeepgramStandin(StandinServer):
             final_after: seconds of received audio before the final result.
             repeat: emit another utterance per further ``final_after`` seconds of audio.
             drop_after: DROP_MID_STREAM aborts after this many ``Results`` messages.
+            speech_rms: transcribe speech only (see the class docstring).
+            endpointing: with ``speech_rms``, seconds of silence that end an utterance.
         """
         super().__init__(
             fault=fault, valid_keys=valid_keys, chunk_delay=chunk_delay, drop_after=drop_after
@@ -76,6 +92,8 @@ class DeepgramStandin(StandinServer):
         self.interim_after = interim_after
         self.final_after = final_after
         self.repeat = repeat
+        self.speech_rms = speech_rms
+        self.endpointing = endpointing
         self.confidence = confidence
         self.keepalives = 0
         self.finalize_messages = 0
@@ -224,6 +242,8 @@ class DeepgramStandin(StandinServer):
         utt_start = 0.0  # where the current utterance begins
         interim_sent = False
         done = False  # no more utterances (repeat=False)
+        speaking = False  # speech_rms mode: an utterance is under way
+        last_loud = 0.0  # speech_rms mode: where the last loud audio ended
         sent = 0  # transcript messages sent (for DROP_MID_STREAM)
 
         async def send(msg: dict[str, Any]) -> bool:
@@ -245,8 +265,11 @@ class DeepgramStandin(StandinServer):
             return True
 
         async def emit_final(*, from_finalize: bool) -> bool:
-            nonlocal utt_start, interim_sent, done
-            end = received_s if from_finalize else utt_start + self.final_after
+            nonlocal utt_start, interim_sent, done, speaking
+            if self.speech_rms is not None:
+                end = last_loud
+            else:
+                end = received_s if from_finalize else utt_start + self.final_after
             ok = await send(
                 self._results(
                     text=self._text(),
@@ -257,8 +280,8 @@ class DeepgramStandin(StandinServer):
                     from_finalize=from_finalize,
                 )
             )
-            utt_start, interim_sent = end, False
-            done = not self.repeat
+            utt_start, interim_sent, speaking = end, False, False
+            done = not self.repeat and self.speech_rms is None
             return ok
 
         async for msg in ws:
@@ -270,6 +293,16 @@ class DeepgramStandin(StandinServer):
                     return
                 if done:
                     continue
+                if self.speech_rms is not None:
+                    if _rms(msg.data) > self.speech_rms:
+                        speaking, last_loud = True, received_s
+                    elif not speaking:
+                        utt_start = received_s  # silence before speech: nothing to say
+                        continue
+                    elif received_s - last_loud >= self.endpointing:
+                        if not await emit_final(from_finalize=False):
+                            return
+                        continue
                 if not interim_sent and received_s - utt_start >= self.interim_after:
                     interim_sent = True
                     if vad_events and not await send(
@@ -289,7 +322,11 @@ class DeepgramStandin(StandinServer):
                             )
                         ):
                             return
-                if interim_sent and received_s - utt_start >= self.final_after:
+                if (
+                    self.speech_rms is None
+                    and interim_sent
+                    and received_s - utt_start >= self.final_after
+                ):
                     if not await emit_final(from_finalize=False):
                         return
             elif msg.type == aiohttp.WSMsgType.TEXT:
@@ -303,11 +340,19 @@ class DeepgramStandin(StandinServer):
                     self.keepalives += 1
                 elif mtype == "Finalize":
                     self.finalize_messages += 1
-                    if interim_sent and not done and not await emit_final(from_finalize=True):
+                    if (
+                        (speaking if self.speech_rms is not None else interim_sent)
+                        and not done
+                        and not await emit_final(from_finalize=True)
+                    ):
                         return
                 elif mtype == "CloseStream":
                     self.close_stream_messages += 1
-                    if interim_sent and not done and not await emit_final(from_finalize=True):
+                    if (
+                        (speaking if self.speech_rms is not None else interim_sent)
+                        and not done
+                        and not await emit_final(from_finalize=True)
+                    ):
                         return
                     if not await send(
                         {
