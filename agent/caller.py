@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 from livekit import api, rtc
-from livekit.agents.types import (
+
+from providers.compat import (
     ATTRIBUTE_AGENT_STATE,
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
     TOPIC_TRANSCRIPTION,

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from livekit import rtc
-from livekit.agents import utils
-from livekit.agents.voice import io
+from livekit.agents import io, utils
 
 from plugins.audio import to_mono
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from providers.env import env_providers
 from providers.errors import ProviderError
-from providers.factory import validate_options
 from providers.registry import get_spec
 from providers.types import OrgProviders, ProviderKind
 
@@ -52,7 +51,7 @@ def load_models(
             if only is not None and config.provider not in only.get(kind, []):
                 continue
             try:
-                spec.prewarm(validate_options(spec, config, org.organization_id))
+                spec.prewarm(config.settings)
                 loaded.append(config.provider)
             except Exception as e:
                 logger.log(

@@ -15,7 +15,7 @@ from providers.errors import ProviderError
 from providers.health import HealthKeys, HealthRegistry
 from providers.loader import ProviderLoader
 from providers.probe import ProbeResult, probe_all
-from providers.registry import OFFLINE_LLM
+from providers.registry import OFFLINE_LLM, offline_last
 from providers.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
 
 from .log import MASK, SECRET_LIKE, setup_logging
@@ -45,12 +45,8 @@ def _entry(
 
 
 def _with_offline(org: OrgProviders) -> OrgProviders:
-    """The LLM chain as the factory builds it: the offline responder always last."""
-    if org.llm and org.llm[-1].provider == OFFLINE_LLM:
-        return org
-    offline = ProviderConfig(provider=OFFLINE_LLM, kind=ProviderKind.LLM, priority=-1)
-    rest = tuple(c for c in org.llm if c.provider != OFFLINE_LLM)
-    return org.model_copy(update={"llm": (*rest, offline)})
+    """The LLM chain as the factory builds it (``registry.offline_last``)."""
+    return org.model_copy(update={"llm": offline_last(org.llm)})
 
 
 def report(

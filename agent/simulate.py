@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import llm
+from livekit.agents import AgentStateChangedEvent, ConversationItemAddedEvent, llm
 from livekit.agents.metrics import LLMMetrics, STTMetrics, TTSMetrics
 from livekit.agents.testing import fake_job_context
 from livekit.agents.utils import http_context
-from livekit.agents.voice.events import AgentStateChangedEvent, ConversationItemAddedEvent
-from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
+from livekit.agents.voice import TranscriptSynchronizer
 
 from providers.errors import ProviderError
 from providers.loader import ProviderLoader, get_loader

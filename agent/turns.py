@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from livekit.agents.voice.turn import TurnHandlingOptions
+from livekit.agents import TurnHandlingOptions
 
 from providers.settings import env_float
 

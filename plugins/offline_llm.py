@@ -175,10 +175,19 @@ def _what_i_can_do(faq: Sequence[_Entry]) -> str:
 
 
 class OfflineStream(llm.LLMStream):
-    _llm: OfflineLLM
+    def __init__(
+        self,
+        llm: OfflineLLM,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        conn_options: APIConnectOptions,
+    ) -> None:
+        super().__init__(llm, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
+        self._offline = llm
 
     async def _run(self) -> None:
-        reply = self._llm.answer(_last_user_text(self._chat_ctx.items))
+        reply = self._offline.answer(_last_user_text(self.chat_ctx.items))
         request_id = shortuuid("offline_")
         # word by word, like a real LLM stream, so TTS can start on the first sentence
         for piece in re.findall(r"\S+\s*", reply):

@@ -68,7 +68,8 @@ class WireResponse(_Camel):
 def describe(e: ValidationError) -> str:
     """``field: message`` pairs without the offending input (it may be a secret)."""
     return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in e.errors()
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" if err["loc"] else err["msg"]
+        for err in e.errors()
     )
 
 
@@ -141,14 +142,36 @@ def _parse_entry(entry: Any, index: int, org_id: str) -> ProviderConfig | None:
             pricing = parse_price(options.pop("pricing"), f"{who(org_id)}{label}")
         except ConfigError as e:  # the entry still works; its cost falls back to the defaults
             logger.warning("ignoring invalid provider pricing", extra={"problem": str(e)})
-    return ProviderConfig(
-        provider=wire.provider_id,
-        kind=wire.type,
-        priority=wire.priority,
-        options=options,
-        secrets=wire.secrets,
-        pricing=pricing,
-    )
+    try:  # the options become the provider's typed model here, once
+        config = ProviderConfig(
+            provider=wire.provider_id,
+            kind=wire.type,
+            priority=wire.priority,
+            options=options,
+            secrets=wire.secrets,
+            pricing=pricing,
+        )
+    except ValidationError as e:
+        logger.warning(
+            "skipping invalid provider entry",
+            extra={"org": org_id, "entry": label, "kind": wire.type.value, "problem": describe(e)},
+        )
+        return None
+    _warn_unknown_options(config, org_id)
+    return config
+
+
+def _warn_unknown_options(config: ProviderConfig, org_id: str | None) -> None:
+    """Options the provider's model does not know are kept aside and named, not fatal."""
+    if config.settings.model_extra:
+        logger.warning(
+            "ignoring unknown provider options",
+            extra={
+                "org": org_id,
+                "provider": config.label,
+                "options": sorted(config.settings.model_extra),
+            },
+        )
 
 
 def _parse_strategy(raw: Any, org_id: str) -> Strategy | None:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from .compat import set_label
+
 
 class Delegate:
     inner: Any
 
     def delegate_to(self, inner: Any) -> None:
         self.inner = inner
-        self._label = inner.label
+        set_label(self, inner.label)
         inner.on("metrics_collected", self._forward_metrics)
 
     @property

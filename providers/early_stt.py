@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from livekit import rtc
 from livekit.agents import stt, utils, vad
-from livekit.agents.stt.stream_adapter import StreamAdapterWrapper
 from livekit.agents.types import (
     DEFAULT_API_CONNECT_OPTIONS,
     NOT_GIVEN,
@@ -28,11 +28,20 @@ DEFAULT_EARLY_DECODE = 0.12
 """Seconds of silence after which the decode starts."""
 
 
+@dataclass(frozen=True)
+class _Decoder:
+    stt: stt.STT[Any]
+    vad: vad.VAD
+    language: NotGivenOr[str]
+    conn_options: APIConnectOptions
+
+
 class EarlyDecodeAdapter(stt.StreamAdapter):
     """A ``StreamAdapter`` whose streams start decoding after ``after_silence`` seconds."""
 
     def __init__(self, *, stt: stt.STT[Any], vad: vad.VAD, after_silence: float) -> None:
         super().__init__(stt=stt, vad=vad)
+        self._early_vad = vad
         self._after_silence = after_silence
 
     def stream(
@@ -43,28 +52,46 @@ class EarlyDecodeAdapter(stt.StreamAdapter):
     ) -> stt.RecognizeStream:
         return _EarlyDecodeStream(
             self,
-            vad=self._vad,
-            wrapped_stt=self._stt,
+            vad=self._early_vad,
+            wrapped_stt=self.wrapped_stt,
             language=language,
             conn_options=conn_options,
             after_silence=self._after_silence,
         )
 
 
-class _EarlyDecodeStream(StreamAdapterWrapper):
-    def __init__(self, *args: Any, after_silence: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+class _EarlyDecodeStream(stt.StreamAdapterWrapper):
+    """livekit's wrapper (its metrics stay the wrapped STT's) with its own ``_run``; it keeps
+    its own references rather than reading the wrapper's private fields."""
+
+    def __init__(
+        self,
+        adapter: EarlyDecodeAdapter,
+        *,
+        vad: vad.VAD,
+        wrapped_stt: stt.STT[Any],
+        language: NotGivenOr[str],
+        conn_options: APIConnectOptions,
+        after_silence: float,
+    ) -> None:
+        super().__init__(
+            adapter,
+            vad=vad,
+            wrapped_stt=wrapped_stt,
+            language=language,
+            conn_options=conn_options,
+        )
+        self._early = _Decoder(wrapped_stt, vad, language, conn_options)
         self._after_silence = after_silence
 
     async def _decode(self, frames: list[rtc.AudioFrame]) -> stt.SpeechEvent:
-        return await self._wrapped_stt.recognize(
-            buffer=utils.merge_frames(frames),
-            language=self._language,
-            conn_options=self._wrapped_stt_conn_options,
+        d = self._early
+        return await d.stt.recognize(
+            buffer=utils.merge_frames(frames), language=d.language, conn_options=d.conn_options
         )
 
     async def _run(self) -> None:
-        vad_stream = self._vad.stream()
+        vad_stream = self._early.vad.stream()
 
         async def forward_input() -> None:
             async for item in self._input_ch:

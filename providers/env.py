@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
+from .backend import describe
 from .errors import ConfigError
 from .log import logger
 from .registry import ENV_HINTS, get_spec, names
@@ -66,9 +67,18 @@ def env_provider(
         value = next((env[v] for v in secret.env if env.get(v)), None)
         if value:
             secrets[secret.name] = SecretStr(value)
-    return ProviderConfig(
-        provider=name, kind=kind, priority=priority, options=options, secrets=secrets
-    )
+    try:  # the options become the provider's typed model here, once
+        return ProviderConfig(
+            provider=name, kind=kind, priority=priority, options=options, secrets=secrets
+        )
+    except ValidationError as e:
+        read = ", ".join(
+            f"{var} ({opt})" for opt, var in spec.env_options.items() if opt in options
+        )
+        raise ConfigError(
+            f"{kind} provider '{name}' has a bad option in the environment: {describe(e)}; "
+            f"it reads {read}"
+        ) from None
 
 
 def env_persona(environ: Mapping[str, str] | None = None) -> AgentPersona:

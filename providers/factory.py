@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from livekit.agents import llm, stt, tts, vad
-from pydantic import ValidationError
 
-from .backend import describe
 from .early_stt import DEFAULT_EARLY_DECODE, EarlyDecodeAdapter
 from .errors import (
     ConfigError,
@@ -36,7 +34,7 @@ from .failover import (
 from .health import HealthKeys, HealthRegistry, get_health
 from .llm_guard import GuardedLLM
 from .log import logger
-from .registry import OFFLINE_LLM, BuildRequest, ProviderSpec, get_spec
+from .registry import BuildRequest, get_spec, offline_last
 from .settings import env_float
 from .stt_guard import GuardedSTT, Handover
 from .tts_chain import ChainMember, ChainTTS
@@ -61,27 +59,12 @@ class Chains:
     """This call's switches."""
 
 
-def validate_options(spec: ProviderSpec, config: ProviderConfig, org_id: str | None) -> Any:
-    try:
-        options = spec.options.model_validate(dict(config.options))
-    except ValidationError as e:
-        raise ConfigError(
-            f"{who(org_id)}provider {config.label} has bad options: {describe(e)}"
-        ) from None
-    if options.model_extra:
-        logger.warning(
-            "ignoring unknown provider options",
-            extra={"org": org_id, "provider": config.label, "options": sorted(options.model_extra)},
-        )
-    return options
-
-
 def build_provider(config: ProviderConfig, org: OrgProviders) -> Any:
     """One livekit STT/LLM/TTS object for one config. Raises ``ProviderError``."""
     spec = get_spec(config.provider, config.kind)
     if spec is None:
         raise ConfigError(f"{who(org.organization_id)}unknown provider {config.label}")
-    options = validate_options(spec, config, org.organization_id)
+    options = config.settings  # validated when the config was made
     for secret in spec.secrets:
         if secret.required and not config.secret(secret.name):
             hint = (
@@ -120,7 +103,10 @@ def _build_kind(
     another call of this worker goes to the back until its breaker's cool-down ends)."""
     built: Built = []
     reasons: list[str] = []
-    for config in health.order(org.chain(kind), HealthKeys.of):
+    chain = health.order(org.chain(kind), HealthKeys.of)
+    if kind is ProviderKind.LLM:
+        chain = list(offline_last(chain))  # after the health order: even a down LLM goes first
+    for config in chain:
         try:
             built.append((config, build_provider(config, org)))
             health.register(HealthKeys.of(config))
@@ -133,11 +119,6 @@ def _build_kind(
                 "provider left out of the chain",
                 extra={"org": org.organization_id, "provider": config.label, "reason": str(e)},
             )
-    if kind is ProviderKind.LLM:
-        # never silence: the offline responder answers when every real LLM is down
-        offline = ProviderConfig(provider=OFFLINE_LLM, kind=kind, priority=-(2**31))
-        built = [b for b in built if b[0].provider != OFFLINE_LLM]
-        built.append((offline, build_provider(offline, org)))
     skipped.extend(reasons)
     if not built:
         why = "; ".join(reasons) or "none configured"

@@ -48,10 +48,8 @@ class FailoverSettings:
         )
 
     def budget(self, config: ProviderConfig) -> float:
-        own = config.options.get("first_result_timeout", config.options.get("firstResultTimeout"))
-        if isinstance(own, (int, float)) and not isinstance(own, bool) and own > 0:
-            return float(own)
-        return self.budgets[config.kind]
+        """The provider's own ``firstResultTimeout`` (validated at load), else the kind's."""
+        return config.settings.first_result_timeout or self.budgets[config.kind]
 
 
 @dataclass(frozen=True)

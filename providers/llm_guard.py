@@ -11,12 +11,12 @@ process-wide breaker for it is open, and reports every outcome to the health reg
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
 from typing import Any
 
 from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APITimeoutError, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
+from .compat import RelaysMetrics
 from .delegate import Delegate
 from .health import HealthKeys, HealthRegistry
 
@@ -69,8 +69,8 @@ class GuardedLLM(Delegate, llm.LLM[Any]):
         )
 
 
-class GuardedStream(llm.LLMStream):
-    _llm: GuardedLLM
+class GuardedStream(RelaysMetrics, llm.LLMStream):
+    """The inner provider reports its own metrics (``RelaysMetrics``)."""
 
     def __init__(
         self,
@@ -82,16 +82,12 @@ class GuardedStream(llm.LLMStream):
         conn_options: APIConnectOptions,
         skipped: str | None = None,
     ) -> None:
-        self._inner = inner
+        self._guard, self._inner = guard, inner
         self._skipped = skipped  # why the provider is not asked, when ``inner`` is None
         super().__init__(guard, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
 
-    async def _metrics_monitor_task(self, event_aiter: AsyncIterable[llm.ChatChunk]) -> None:
-        async for _ in event_aiter:  # the inner provider reports its own metrics
-            pass
-
     async def _run(self) -> None:
-        guard = self._llm
+        guard = self._guard
         if self._inner is None:
             # livekit's adapter logs this as "<label> recovery failed: <message>" when its
             # recovery check meets an open breaker: say what happened and what comes next

@@ -50,7 +50,7 @@ async def probe(
         return done(False, str(e))
     spec = get_spec(config.provider, config.kind)
     assert spec is not None  # build_provider would have failed
-    options: Any = spec.options.model_validate(dict(config.options))  # valid: it built
+    options: Any = config.settings
     host = getattr(options, "host", None)
     if spec.local and host:
         return done(*await _tcp(host, int(options.port)))

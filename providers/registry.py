@@ -11,32 +11,30 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from .errors import ProviderUnavailableError
 from .pricing import FREE, PriceTable, Unit, per_million, per_minute, tokens
-from .types import AgentPersona, ProviderKind
+from .types import AgentPersona, Options, ProviderConfig, ProviderKind
 
 STT, LLM, TTS = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
 LOCAL_EXTRA_HINT = "pip install -e '.[local]'  (or: make install)"
 
 
-class Options(BaseModel):
-    """Base of every provider's typed options: accepts ``base_url`` and ``baseUrl`` alike;
-    unknown keys are kept aside (``model_extra``) and reported, not fatal."""
+class UrlOptions(Options):
+    """A provider reached at ``base_url`` (None: the plugin's default URL)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True
-    )
+    base_url: str | None = None
 
-    first_result_timeout: float | None = Field(default=None, gt=0)
-    """Failover budget for this provider, seconds (see ``providers.failover``)."""
+    @property
+    def endpoint(self) -> str | None:
+        return self.base_url
 
 
 @dataclass(frozen=True)
@@ -134,10 +132,9 @@ def _given(**kwargs: Any) -> dict[str, Any]:
 # --- STT -------------------------------------------------------------------------------
 
 
-class DeepgramOptions(Options):
+class DeepgramOptions(UrlOptions):
     model: str = "nova-3"
     language: str = "en-US"
-    base_url: str | None = None
     endpointing_ms: int = 25
     smart_format: bool = False
 
@@ -157,10 +154,9 @@ def _deepgram(r: BuildRequest) -> Any:
     )
 
 
-class OpenAISTTOptions(Options):
+class OpenAISTTOptions(UrlOptions):
     model: str = "whisper-1"
     language: str = "en"
-    base_url: str | None = None
 
 
 def _openai_stt(r: BuildRequest) -> Any:
@@ -175,10 +171,15 @@ def _openai_stt(r: BuildRequest) -> Any:
 
 class VoskOptions(Options):
     host: str | None = None
+    """A vosk-server's host; None: in-process."""
     port: int = 2700
     model_path: str | None = None
     sample_rate: int = 16000
     language: str = "en"
+
+    @property
+    def endpoint(self) -> str | None:
+        return f"{self.host}:{self.port}" if self.host else None
 
 
 def _vosk_module() -> ModuleType:
@@ -244,6 +245,10 @@ class PiperOptions(Options):
     """Remote mode: seconds one sentence's request may take (also bounded by the caller's
     ``conn_options.timeout``)."""
 
+    @property
+    def endpoint(self) -> str | None:
+        return f"{self.host}:{self.port}" if self.host else None
+
 
 def _piper_module() -> ModuleType:
     return _plugin("plugins.piper_tts", "piper", LOCAL_EXTRA_HINT)
@@ -273,11 +278,10 @@ def _piper_prewarm(o: PiperOptions) -> None:
         _piper_module().load_voice(o.voice)
 
 
-class ElevenLabsOptions(Options):
+class ElevenLabsOptions(UrlOptions):
     voice_id: str | None = None
     model: str = "eleven_flash_v2_5"
     language: str | None = None
-    base_url: str | None = None
 
 
 def _elevenlabs(r: BuildRequest) -> Any:
@@ -289,11 +293,10 @@ def _elevenlabs(r: BuildRequest) -> Any:
     )
 
 
-class CartesiaOptions(Options):
+class CartesiaOptions(UrlOptions):
     model: str = "sonic-3"
     voice: str | None = None
     language: str = "en"
-    base_url: str | None = None
     sample_rate: int = 24000
 
 
@@ -312,10 +315,9 @@ def _cartesia(r: BuildRequest) -> Any:
     )
 
 
-class OpenAITTSOptions(Options):
+class OpenAITTSOptions(UrlOptions):
     model: str = "gpt-4o-mini-tts"
     voice: str = "ash"
-    base_url: str | None = None
 
 
 def _openai_tts(r: BuildRequest) -> Any:
@@ -329,9 +331,8 @@ def _openai_tts(r: BuildRequest) -> Any:
 # --- LLM -------------------------------------------------------------------------------
 
 
-class ChatOptions(Options):
+class ChatOptions(UrlOptions):
     model: str = "gpt-4.1-mini"
-    base_url: str | None = None
     temperature: float | None = None
 
 
@@ -359,10 +360,13 @@ class AzureOptions(Options):
     api_version: str = "2024-10-21"
     temperature: float | None = None
 
+    @property
+    def endpoint(self) -> str | None:
+        return self.azure_endpoint
 
-class AnthropicOptions(Options):
+
+class AnthropicOptions(UrlOptions):
     model: str = "claude-3-5-haiku-latest"
-    base_url: str | None = None
     temperature: float | None = None
 
 
@@ -619,8 +623,41 @@ REGISTRY: Mapping[tuple[str, ProviderKind], ProviderSpec] = {(s.name, s.kind): s
 OFFLINE_LLM = "offline"
 
 
+def offline_last(chain: Iterable[ProviderConfig]) -> tuple[ProviderConfig, ...]:
+    """An LLM chain as every call runs it: the offline responder last, once, whatever the
+    config said, so a caller never meets silence when every real LLM is down. Its priority
+    is below the rest, so the chain reads in priority order. Used by the factory and by
+    ``python -m agent providers`` alike."""
+    rest = tuple(c for c in chain if c.provider != OFFLINE_LLM)
+    priority = min((c.priority for c in rest), default=1) - 1
+    return (*rest, ProviderConfig(provider=OFFLINE_LLM, kind=LLM, priority=priority))
+
+
 def get_spec(name: str, kind: ProviderKind) -> ProviderSpec | None:
     return REGISTRY.get((name, kind))
+
+
+def typed_options(provider: Any, kind: Any, options: Any) -> Options | None:
+    """``options`` validated into the provider's model, once, when a ``ProviderConfig`` is
+    made (its ``settings``). None while the provider, kind or options are themselves
+    invalid: the config's own validation reports those. A bad option raises an error
+    naming each field as ``options.<field>`` and never its value (it may be a secret)."""
+    try:
+        spec = get_spec(str(provider), ProviderKind(kind))
+    except ValueError:
+        return None
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        return None
+    model = spec.options if spec is not None else Options
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as e:
+        detail = "; ".join(
+            f"options.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise PydanticCustomError("provider_options", "{detail}", {"detail": detail}) from None
 
 
 def is_known(name: str, kind: ProviderKind) -> bool:

@@ -74,13 +74,14 @@ def price_of(config: ProviderConfig, model: str, overrides: PriceOverrides | Non
 
 def turn_cost(config: ProviderConfig, overrides: PriceOverrides | None = None) -> float:
     """USD for one typical caller turn on this provider (what ``cost`` sorts by)."""
-    model = str(config.options.get("model") or "")
+    model = str(getattr(config.settings, "model", None) or "")
     return cost(price_of(config, model, overrides), TYPICAL_TURN[config.kind.value])
 
 
 def is_local(config: ProviderConfig) -> bool:
     """Runs on this machine: a local provider not pointed at another host, or any provider
-    whose endpoint is a loopback address (an OpenAI-compatible server on localhost)."""
+    whose endpoint (its typed ``base_url``, ``host``…) is a loopback address (an
+    OpenAI-compatible server on localhost)."""
     spec = get_spec(config.provider, config.kind)
     host = _host(config.endpoint)
     if host is None:

@@ -29,13 +29,13 @@ from livekit import rtc
 from livekit.agents import (
     APIConnectOptions,
     APITimeoutError,
-    ConversationItemAddedEvent,
     stt,
     utils,
     vad,
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
+from .compat import ForwardsSTTHooks
 from .delegate import Delegate
 from .log import logger
 
@@ -108,7 +108,10 @@ class _Recent:
         return list(self._frames)
 
 
-class GuardedSTT(Delegate, stt.STT[Any]):
+class GuardedSTT(ForwardsSTTHooks, Delegate, stt.STT[Any]):
+    """livekit's keyterm and conversation-context hooks reach the provider's own
+    (``ForwardsSTTHooks``)."""
+
     def __init__(
         self,
         inner: stt.STT[Any],
@@ -122,13 +125,6 @@ class GuardedSTT(Delegate, stt.STT[Any]):
         super().__init__(capabilities=inner.capabilities)
         self.vad, self.name, self.budget, self.handover = vad, name, budget, handover
         self.delegate_to(inner)
-
-    # livekit's STT hooks (keyterm prompting, conversation context): the provider's own
-    def _update_session_keyterms(self, keyterms: list[str]) -> None:
-        self.inner._update_session_keyterms(keyterms)
-
-    def _push_conversation_item(self, ev: ConversationItemAddedEvent) -> None:
-        self.inner._push_conversation_item(ev)
 
     async def _recognize_impl(
         self,
@@ -152,16 +148,15 @@ class GuardedSTT(Delegate, stt.STT[Any]):
 
 
 class GuardedSpeechStream(stt.RecognizeStream):
-    _stt: GuardedSTT
-
     def __init__(
         self, guard: GuardedSTT, *, language: NotGivenOr[str], conn_options: APIConnectOptions
     ) -> None:
         super().__init__(stt=guard, conn_options=conn_options)
+        self._guard = guard
         self._language = language
 
     async def _run(self) -> None:
-        guard = self._stt
+        guard = self._guard
         inner = guard.inner.stream(language=self._language, conn_options=self._conn_options)
         budget = guard.budget
         speech = guard.vad.stream() if guard.vad is not None and budget is not None else None

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +35,9 @@ from livekit.agents import (
     tts,
     utils,
 )
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, USERDATA_TIMED_TRANSCRIPT
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
+from .compat import RelaysMetrics, timed_words
 from .failover import FailoverLog
 from .health import HealthKeys, HealthRegistry, describe_error
 from .types import ProviderKind
@@ -140,15 +140,15 @@ class ChainTTS(tts.TTS[Any]):
             m.tts.off("metrics_collected", self._forward_metrics)
 
 
-class ChainStream(tts.ChunkedStream):
-    _tts: ChainTTS
+class ChainStream(RelaysMetrics, tts.ChunkedStream):
+    """The serving provider reports its own metrics (``RelaysMetrics``)."""
 
-    async def _metrics_monitor_task(self, event_aiter: AsyncIterable[tts.SynthesizedAudio]) -> None:
-        async for _ in event_aiter:  # the serving provider reports its own metrics
-            pass
+    def __init__(self, *, tts: ChainTTS, input_text: str, conn_options: APIConnectOptions) -> None:
+        super().__init__(tts=tts, input_text=input_text, conn_options=conn_options)
+        self._chain = tts
 
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
-        chain = self._tts
+        chain = self._chain
         output_emitter.initialize(
             request_id=utils.shortuuid(),
             sample_rate=chain.sample_rate,
@@ -198,7 +198,7 @@ class ChainStream(tts.ChunkedStream):
         heard: list[float],
         timed: list[Any],
     ) -> None:
-        chain = self._tts
+        chain = self._chain
         resampler = (
             rtc.AudioResampler(
                 member.tts.sample_rate, chain.sample_rate, num_channels=chain.num_channels
@@ -218,7 +218,7 @@ class ChainStream(tts.ChunkedStream):
                     raise APITimeoutError(
                         f"no audio from '{member.name}' within {member.budget} s"
                     ) from None
-                if words := ev.frame.userdata.get(USERDATA_TIMED_TRANSCRIPT):
+                if words := timed_words(ev.frame):
                     timed.extend(words)
                     output_emitter.push_timed_transcript(words)
                 for frame in resampler.push(ev.frame) if resampler else [ev.frame]:

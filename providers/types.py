@@ -10,7 +10,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.alias_generators import to_camel
 
 from .pricing import Unit
 
@@ -36,10 +37,35 @@ class ConfigSource(str, enum.Enum):
         return self.value
 
 
-class ProviderConfig(BaseModel):
-    """One provider in one chain: which plugin, how eager, its settings and keys."""
+class Options(BaseModel):
+    """Base of every provider's typed options (the registry declares one model per
+    provider): accepts ``base_url`` and ``baseUrl`` alike; unknown keys are kept aside
+    (``model_extra``) and reported, not fatal."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True
+    )
+
+    first_result_timeout: float | None = Field(default=None, gt=0)
+    """Failover budget for this provider, seconds (see ``providers.failover``)."""
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where the provider is reached, when its options say (a URL or ``host:port``);
+        None: the plugin's own default. Breakers and ``local-only`` key on it."""
+        return None
+
+
+class ProviderConfig(BaseModel):
+    """One provider in one chain: which plugin, how eager, its settings and keys.
+
+    ``options`` is what was configured (shown by ``python -m agent providers``);
+    ``settings`` is the same, validated once into the provider's typed model when the
+    config is made: everything downstream (factory, breakers, budgets, strategy) reads
+    ``settings``. A bad option fails here, naming the field."""
+
+    # an input may be a secret (a key in the wrong field): errors name fields, not values
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     provider: str
     kind: ProviderKind
@@ -50,6 +76,18 @@ class ProviderConfig(BaseModel):
     secrets: Mapping[str, SecretStr] = Field(default_factory=dict)
     pricing: Mapping[Unit, float] | None = None
     """This organization's price for this provider (the entry's ``config.pricing``)."""
+    settings: Options = Field(default_factory=Options, repr=False, exclude=True)
+    """``options`` as the provider's typed model (derived; not given by callers)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("settings") is not None:
+            return data
+        from .registry import typed_options  # the registry imports this module
+
+        settings = typed_options(data.get("provider"), data.get("kind"), data.get("options"))
+        return {**data, "settings": settings} if settings is not None else data
 
     def secret(self, name: str) -> str | None:
         value = self.secrets.get(name)
@@ -61,13 +99,8 @@ class ProviderConfig(BaseModel):
 
     @property
     def endpoint(self) -> str | None:
-        """Where the provider is reached when its options say (``base_url``/``host`` and
-        ``port``), else None: the plugin's default."""
-        o = self.options
-        where = o.get("base_url") or o.get("baseUrl") or o.get("host")
-        if where and o.get("port"):
-            where = f"{where}:{o['port']}"
-        return str(where) if where else None
+        """Where the provider is reached (``Options.endpoint``), else None: its default."""
+        return self.settings.endpoint
 
 
 class Strategy(str, enum.Enum):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from livekit.agents.metrics.usage import (
+from livekit.agents.metrics import (
     LLMModelUsage,
     ModelUsage,
     STTModelUsage,

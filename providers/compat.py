@@ -1,0 +1,109 @@
+"""Every livekit-agents name this project relies on beyond a plugin author's contract: one
+fence, each name once, with why it is needed. ``tests/test_compat.py`` fails, naming the
+name, when a livekit upgrade removes or moves one of them.
+
+Not fenced — the contract livekit's own plugins (``livekit/plugins/deepgram``,
+``cartesia``, ``openai``, ``elevenlabs``) are written against, used directly:
+
+- names in the ``__all__`` of ``livekit.agents`` and its packages ``stt``, ``tts``, ``llm``,
+  ``vad``, ``voice``, ``metrics``, ``inference``, ``utils`` (``utils.http_context``
+  included), ``testing``; and ``livekit.agents.types`` (``NOT_GIVEN``, ``NotGivenOr``,
+  ``DEFAULT_API_CONNECT_OPTIONS``), which every plugin imports;
+- subclassing ``stt.STT`` (``_recognize_impl``; overriding ``_update_session_keyterms``,
+  as deepgram's STT does) and ``stt.RecognizeStream``/``SpeechStream`` whose ``_run`` reads
+  ``self._input_ch`` (``self._FlushSentinel``), writes ``self._event_ch`` and honours
+  ``self._conn_options`` (deepgram/stt.py);
+- ``tts.ChunkedStream._run(output_emitter)`` reading ``self._input_text`` and
+  ``self._conn_options`` (cartesia/tts.py), ``llm.LLMStream._run`` writing
+  ``self._event_ch`` (openai);
+- a stream keeping its own typed reference to the object that made it, set in its own
+  ``__init__`` (cartesia's ``self._tts: TTS = tts``) — never read off the base class.
+
+On a livekit-agents upgrade: ``pyproject.toml`` pins ``>=1.8.9,<1.9`` (plugins alike). To
+raise the cap, install the new version and run ``pytest tests/test_compat.py``; a failure
+names the attribute or module that moved. Fix its use here (nowhere else), run the failover
+and hooks tests, then raise the pin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from typing import Any
+
+from livekit import rtc
+from livekit.agents import types as _types
+
+TIMED_TRANSCRIPT_KEY: str = _types.USERDATA_TIMED_TRANSCRIPT
+"""Where livekit's TTS base class puts a synthesizer's word timings in a frame's
+``userdata`` (no public accessor in 1.8). The TTS chain reads them to know which words of
+a sentence a failed provider already spoke, so the next one says only the rest."""
+
+ATTRIBUTE_AGENT_STATE: str = _types.ATTRIBUTE_AGENT_STATE
+"""The participant attribute in which a livekit agent publishes its state (listening,
+thinking, speaking); our test caller (``agent.caller``) waits on it. Wire protocol, not
+re-exported by ``livekit.agents``."""
+
+ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID: str = _types.ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID
+"""The text-stream attribute naming a transcription segment (the caller joins a segment's
+chunks by it). Wire protocol, as above."""
+
+TOPIC_TRANSCRIPTION: str = _types.TOPIC_TRANSCRIPTION
+"""The text-stream topic on which a livekit agent publishes transcriptions. As above."""
+
+FENCED_NAMES: dict[str, tuple[str, ...]] = {
+    "livekit.agents.types": (
+        "USERDATA_TIMED_TRANSCRIPT",
+        "ATTRIBUTE_AGENT_STATE",
+        "ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID",
+        "TOPIC_TRANSCRIPTION",
+    ),
+}
+"""Module → the private or unexported names this module takes from it (checked by
+``tests/test_compat.py``)."""
+
+FENCED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "livekit.agents.stt.STT": ("_update_session_keyterms", "_push_conversation_item"),
+    "livekit.agents.llm.LLMStream": ("_metrics_monitor_task",),
+    "livekit.agents.tts.ChunkedStream": ("_metrics_monitor_task",),
+}
+"""Class → the private methods this module overrides or calls on it (``_label``, an
+instance attribute, is checked through ``set_label``)."""
+
+
+def timed_words(frame: rtc.AudioFrame) -> list[Any]:
+    """The word timings (``TimedString``s) a TTS attached to ``frame``, else []."""
+    words = frame.userdata.get(TIMED_TRANSCRIPT_KEY)
+    return list(words) if words else []
+
+
+def set_label(obj: Any, label: str) -> None:
+    """Give a wrapper the label of the provider it wraps. livekit's ``label`` property has
+    no setter and its base classes fill ``_label`` with the wrapper's own class path; logs,
+    traces and the metrics a session collects should name the real provider."""
+    obj._label = label
+
+
+class RelaysMetrics:
+    """For a stream that relays another provider's stream: the base class would report
+    metrics for the relayed audio or tokens, and so would the provider (each request twice).
+    livekit's own ``StreamAdapterWrapper`` and fallback adapters override this hook the same
+    way. Put it first among the bases."""
+
+    async def _metrics_monitor_task(self, event_aiter: AsyncIterable[Any]) -> None:
+        async for _ in event_aiter:
+            pass
+
+
+class ForwardsSTTHooks:
+    """For an STT wrapping ``self.inner``: livekit's session calls its keyterm and
+    conversation-context hooks on the outermost STT; a wrapper keeping the base class's
+    no-ops would hide the provider's (livekit's ``StreamAdapter`` forwards them alike). Put
+    it first among the bases."""
+
+    inner: Any
+
+    def _update_session_keyterms(self, keyterms: list[str]) -> None:
+        self.inner._update_session_keyterms(keyterms)
+
+    def _push_conversation_item(self, ev: Any) -> None:
+        self.inner._push_conversation_item(ev)
