@@ -209,9 +209,10 @@ async def test_backend_org_call_survives_a_tts_outage(tmp_path: Path) -> None:
         )
 
         async def outage_after_greeting() -> None:
-            while not tts_api.requests_to("/audio/speech"):
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1.0)  # the greeting's audio is out; the caller has not spoken
+            # down once the greeting's audio has been sent in full: the caller speaks only
+            # after it played, so the answer is the next request, and it is refused
+            greeting = await tts_api.wait_for_request("/audio/speech", TIMEOUT)
+            await greeting.handled.wait()
             await tts_api.set_fault(Fault.REFUSE)
 
         loader = ProviderLoader(LoaderSettings(backend_url=backend.url), environ={})
@@ -242,6 +243,10 @@ async def test_backend_org_call_survives_a_tts_outage(tmp_path: Path) -> None:
     assert agent[0].providers["tts"] == "openai"
     assert agent[1].providers["llm"] == "openai-compatible"
     assert agent[1].providers["tts"] == "piper"  # the switch, as the transcript shows it
+    # the outage began after the greeting, not before: OpenAI served one request, whole
+    [greeting] = tts_api.requests_to("/audio/speech")
+    assert words(greeting.body["input"]) == words("Hello, this is Acme.")
+    assert outage.done() and not outage.cancelled() and outage.exception() is None
     assert {r.api_key for r in llm_api.chat_requests} == {"sk-acme-llm"}
     _, _, agent_track = read_stereo(tmp_path / "call.wav")
     answer_start = int(agent[1].at * SAMPLE_RATE)
