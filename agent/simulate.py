@@ -340,7 +340,6 @@ def main(argv: list[str]) -> int:
     setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
     if demo := demo_persona_env(os.environ):
         os.environ.update(demo)  # this process is the simulated call's worker
-        print(DEMO_PERSONA_NOTE.format(faq=demo["AGENT_FAQ_FILE"]), file=sys.stderr)
     try:
         result = asyncio.run(_run(args))
     except ProviderError as e:
@@ -353,6 +352,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(result.to_json()))
     else:
         print(format_transcript(result))
+    if demo:  # after the call: an error stays one line
+        print(DEMO_PERSONA_NOTE.format(faq=demo["AGENT_FAQ_FILE"]), file=sys.stderr)
     return 0
 
 
