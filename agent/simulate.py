@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.resources
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,13 @@ from .usage import get_usage
 DEFAULT_OUTPUT = Path("out/call.wav")
 DEFAULT_TIMEOUT = 120.0
 
-NO_PERSONA_HINT = (
-    "simulate: no persona (AGENT_GREETING, AGENT_FAQ_FILE) and no backend: the agent has "
-    "nothing to answer from. For the demo clinic: `make demo`, or "
-    "`set -a; . ./.env.local-testing; set +a` first."
+DEMO_GREETING = "Hello, thanks for calling Harbor Clinic. How can I help you?"
+"""The demo clinic's greeting, as ``.env.local-testing`` sets it."""
+PERSONA_VARS = ("AGENT_GREETING", "AGENT_FAQ_FILE", "AGENT_INSTRUCTIONS")
+DEMO_PERSONA_NOTE = (
+    "simulate: no persona configured (AGENT_GREETING, AGENT_FAQ_FILE, AGENT_INSTRUCTIONS, "
+    "AICO_BACKEND_URL): the demo clinic answers ({faq}). Set those for your own; a worker "
+    "never falls back to the demo."
 )
 
 USAGE_KEPT_HINT = (
@@ -319,9 +323,22 @@ async def _run(args: argparse.Namespace) -> CallResult:
     return result
 
 
+def demo_persona_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The demo clinic (``.env.local-testing``'s greeting and ``agent/data/demo_faq.json``)
+    for a simulated call that configures no persona and no backend — else every question
+    would get the fallback line. Only ``simulate`` uses it: a production worker with no
+    persona must not present itself as a demo clinic."""
+    if environ.get("AICO_BACKEND_URL") or any(environ.get(v) for v in PERSONA_VARS):
+        return {}
+    faq = Path(str(importlib.resources.files("agent.data") / "demo_faq.json"))
+    return {"AGENT_GREETING": DEMO_GREETING, "AGENT_FAQ_FILE": str(faq)}
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
+    if demo := demo_persona_env(os.environ):
+        os.environ.update(demo)  # this process is the simulated call's worker
     try:
         result = asyncio.run(_run(args))
     except ProviderError as e:
@@ -334,8 +351,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(result.to_json()))
     else:
         print(format_transcript(result))
-    if not any(os.environ.get(v) for v in ("AICO_BACKEND_URL", "AGENT_FAQ_FILE", "AGENT_GREETING")):
-        print(NO_PERSONA_HINT, file=sys.stderr)
+    if demo:  # after the call: an error stays one line
+        print(DEMO_PERSONA_NOTE.format(faq=demo["AGENT_FAQ_FILE"]), file=sys.stderr)
     return 0
 
 

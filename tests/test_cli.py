@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from tests.servers.backend import BackendServer, org_payload, provider_entry
+from tests.standins.openai import OpenAIStandin
 
 PLANTED = "sk-test-CLI-PLANTED-0987654321"
 
@@ -117,6 +118,49 @@ async def test_providers_check_exits_1_when_a_kind_is_down() -> None:
     assert "no working provider for: tts" in err
     assert "FAIL" in out and "127.0.0.1:9 unreachable" in out
     assert "breaker open" in out  # what the probe found, as the worker's breakers key it
+
+
+async def test_providers_check_reports_each_providers_breaker() -> None:
+    """Each entry's breaker is what the probe left in the breakers, keyed as a worker keys
+    them: open for an unreachable server and for a rejected key, closed for a provider that
+    works, none for a config that cannot be built (no breaker is involved)."""
+    async with (
+        OpenAIStandin(valid_keys={"sk-good"}) as rejecting,
+        OpenAIStandin(valid_keys={"sk-good"}) as accepting,
+    ):
+        code, out, err = await run_agent(
+            "providers",
+            "--check",
+            "--json",
+            env={
+                "STT_PROVIDER": "deepgram",  # no DEEPGRAM_API_KEY: cannot be built
+                "STT_FALLBACK": "whisper",
+                "LLM_PROVIDER": "openai",
+                "OPENAI_BASE_URL": rejecting.base_url,
+                "OPENAI_API_KEY": "sk-bad",
+                "LLM_FALLBACK": "openai-compatible",
+                "LLM_BASE_URL": accepting.base_url,
+                "LLM_API_KEY": "sk-good",
+                "LLM_MODEL": "m",
+                "TTS_PROVIDER": "piper",
+                "TTS_HOST": "127.0.0.1",
+                "TTS_PORT": "9",
+            },
+        )
+        asked = {r.api_key for s in (rejecting, accepting) for r in s.requests_to("/models")}
+    assert code == 1, err  # no TTS works
+    data = json.loads(out)
+    seen = {
+        (kind, e["provider"]): (e["check"]["ok"], e["check"]["detail"], e["breaker"])
+        for kind in ("stt", "llm", "tts")
+        for e in data[kind]
+    }
+    assert seen[("stt", "deepgram")][::2] == (False, None)
+    assert seen[("stt", "whisper")] == (True, "ready", "closed")
+    assert seen[("llm", "openai-compatible")] == (True, "key accepted", "closed")
+    assert seen[("llm", "openai")] == (False, "key rejected (HTTP 401)", "open")
+    assert seen[("tts", "piper")][::2] == (False, "open")
+    assert asked == {"sk-good", "sk-bad"}  # both keys were really tried
 
 
 async def test_dev_without_livekit_server_says_how_to_start_one() -> None:

@@ -300,13 +300,21 @@ async def test_single_flight_is_per_org(backend: BackendServer, make_loader: Mak
             provider_entry("piper", "tts"),
         ]
         backend.set_org(org, org_payload(org, str(i), providers), version=str(i))
-        backend.behave(org, delay=0.2)
     loader = make_loader(backend.url)
 
-    started = time.monotonic()
-    calls = [loader.load(org) for _ in range(10) for org in orgs]
-    results = await within(asyncio.gather(*calls))
-    elapsed = time.monotonic() - started
+    # the backend holds every answer: all three orgs reach it only if they are fetched
+    # side by side; one after the other, the second would wait for the first to time out
+    # (the loader's 2 s), past this 1.5 s wait
+    backend.providers_gate = asyncio.Event()
+    calls = asyncio.gather(*(loader.load(org) for _ in range(10) for org in orgs))
+    try:
+        await backend.wait_for_requests(3, 1.5)
+    except BaseException:
+        calls.cancel()
+        raise
+    finally:
+        backend.providers_gate.set()
+    results = await within(calls)
 
     for org in orgs:
         assert len(backend.requests_for(org)) == 1, org
@@ -314,8 +322,6 @@ async def test_single_flight_is_per_org(backend: BackendServer, make_loader: Mak
     for config, org in zip(results, orgs * 10, strict=True):
         assert config.organization_id == org
         assert config.stt[0].secret("apiKey") == f"key-{org}"
-    # the three orgs are fetched side by side, not one after the other
-    assert elapsed < 0.2 * 3 + 1.0
 
 
 # --- push ---------------------------------------------------------------------------------

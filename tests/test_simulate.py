@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from agent.file_io import SAMPLE_RATE
-from agent.simulate import simulate_call
+from agent.simulate import DEMO_GREETING, demo_persona_env, simulate_call
 from agent.transcript import CallResult, Turn, format_transcript, say
+from providers.env import env_persona
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 from tests.audio import read_stereo, rms, transcribe, word_error_rate, words
@@ -155,6 +156,45 @@ def test_the_transcript_labels_the_greeting_not_an_llm() -> None:
     assert "scripted" not in result.to_json()["turns"][2]
 
 
+def test_simulate_with_no_persona_answers_as_the_demo_clinic(tmp_path: Path) -> None:
+    """A first ``python -m agent simulate`` with nothing configured: the demo clinic greets
+    and answers from its FAQ (not the fallback line for every question), and says so."""
+    persona = ("AGENT_", "AICO_", "DEFAULT_ORGANIZATION_ID", "STT_", "LLM_", "TTS_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(persona)}
+    demo_faq = json.loads((ROOT / "agent/data/demo_faq.json").read_text())
+    hours = next(e["answer"] for e in demo_faq if e["question"] == QUESTION)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--say", QUESTION, "--json"],
+        cwd=tmp_path,  # not the repository: the FAQ is found in the package
+        env={**clean, "PYTHONPATH": str(ROOT), "STT_PROVIDER": "whisper"},  # no Vosk model
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    turns = json.loads(proc.stdout)["turns"]
+    assert [(t["role"], t["text"]) for t in turns if t["role"] == "assistant"] == [
+        ("assistant", DEMO_GREETING),
+        ("assistant", hours),
+    ]
+    assert "the demo clinic answers" in proc.stderr
+
+
+def test_the_demo_persona_is_only_for_an_unconfigured_simulate() -> None:
+    demo = demo_persona_env({})
+    assert demo["AGENT_GREETING"] == DEMO_GREETING
+    assert Path(demo["AGENT_FAQ_FILE"]).resolve() == (ROOT / "agent/data/demo_faq.json")
+    for configured in ("AGENT_GREETING", "AGENT_FAQ_FILE", "AGENT_INSTRUCTIONS"):
+        assert demo_persona_env({configured: "x"}) == {}
+    assert demo_persona_env({"AICO_BACKEND_URL": "http://127.0.0.1:9"}) == {}
+    # a worker's env config has no persona of its own: the demo is simulate's alone
+    assert env_persona({}).greeting is None and env_persona({}).faq == ()
+    # the same persona as the preset `make demo` loads
+    preset = (ROOT / ".env.local-testing").read_text()
+    assert f'AGENT_GREETING="{DEMO_GREETING}"' in preset.splitlines()
+    assert "AGENT_FAQ_FILE=agent/data/demo_faq.json" in preset.splitlines()
+
+
 def test_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     env = {**os.environ, **local_env(tmp_path), "STT_PROVIDER": "nonesuch", "STT_FALLBACK": ""}
     proc = subprocess.run(
@@ -209,9 +249,10 @@ async def test_backend_org_call_survives_a_tts_outage(tmp_path: Path) -> None:
         )
 
         async def outage_after_greeting() -> None:
-            while not tts_api.requests_to("/audio/speech"):
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1.0)  # the greeting's audio is out; the caller has not spoken
+            # down once the greeting's audio has been sent in full: the caller speaks only
+            # after it played, so the answer is the next request, and it is refused
+            greeting = await tts_api.wait_for_request("/audio/speech", TIMEOUT)
+            await greeting.handled.wait()
             await tts_api.set_fault(Fault.REFUSE)
 
         loader = ProviderLoader(LoaderSettings(backend_url=backend.url), environ={})
@@ -242,6 +283,10 @@ async def test_backend_org_call_survives_a_tts_outage(tmp_path: Path) -> None:
     assert agent[0].providers["tts"] == "openai"
     assert agent[1].providers["llm"] == "openai-compatible"
     assert agent[1].providers["tts"] == "piper"  # the switch, as the transcript shows it
+    # the outage began after the greeting, not before: OpenAI served one request, whole
+    [greeting] = tts_api.requests_to("/audio/speech")
+    assert words(greeting.body["input"]) == words("Hello, this is Acme.")
+    assert outage.done() and not outage.cancelled() and outage.exception() is None
     assert {r.api_key for r in llm_api.chat_requests} == {"sk-acme-llm"}
     _, _, agent_track = read_stereo(tmp_path / "call.wav")
     answer_start = int(agent[1].at * SAMPLE_RATE)

@@ -188,7 +188,9 @@ async def test_refused_port_is_a_connection_error_quickly() -> None:
     start = time.monotonic()
     with pytest.raises(APIConnectionError):
         await bounded(transcribe(engine, []), 10)
-    assert time.monotonic() - start < 2.0
+    # refused in milliseconds; generous, yet under the 5 s connect timeout a plugin that
+    # retried or waited instead would spend
+    assert time.monotonic() - start < 2.5
 
 
 async def test_silent_handshake_times_out_after_conn_options_timeout() -> None:
@@ -200,12 +202,14 @@ async def test_silent_handshake_times_out_after_conn_options_timeout() -> None:
             engine = STT(host=host, port=port)
             started = time.monotonic()
             with pytest.raises(APITimeoutError):
-                await transcribe(engine, [], APIConnectOptions(max_retry=0, timeout=0.3))
+                await transcribe(engine, [], APIConnectOptions(max_retry=0, timeout=0.2))
             return time.monotonic() - started
 
-    # 5x the timeout: generous on a loaded machine, and still short of the 2 s the plugin
-    # once waited whatever the caller asked
-    assert await bounded(body(), 10) < 1.5
+    # it waited the timeout out (not earlier); the upper bound is ~10x the timeout,
+    # generous on a loaded machine and still short of the 2 s the plugin once waited
+    # whatever the caller asked (or NO_RETRY's 5 s)
+    elapsed = await bounded(body(), 10)
+    assert 0.2 * 0.9 <= elapsed < 1.9
 
 
 async def test_malformed_reply_is_a_connection_error() -> None:

@@ -7,7 +7,8 @@
         backend.requests_for("acme")             # what the worker sent
 
 ``POST /api/usage/calls`` stores usage records by ``Idempotency-Key`` (``usage_records``;
-``usage`` / ``usage_gate`` make it fail, stall or answer garbage).
+``usage`` / ``usage_gate`` make it fail, stall or answer garbage; ``providers_gate`` holds
+provider answers the same way).
 
 ``GET /api/providers/organization/enabled`` reads the org from ``X-Organization-Id``,
 answers its payload with ``ETag: <version>`` and answers 304 when ``If-None-Match`` equals
@@ -117,6 +118,9 @@ class BackendServer:
         """How ``POST /api/usage/calls`` answers (status, delay, raw_body)."""
         self.usage_gate: asyncio.Event | None = None
         """When set, usage posts wait for this event before answering."""
+        self.providers_gate: asyncio.Event | None = None
+        """When set, provider requests are recorded, then wait for this event to answer."""
+        self._recorded = asyncio.Event()
         self.usage_records: dict[str, dict[str, Any]] = {}
         """Stored usage records by ``Idempotency-Key``."""
         self.usage_posts: list[tuple[str, int]] = []
@@ -163,6 +167,16 @@ class BackendServer:
 
     def requests_for(self, org_id: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.organization_id == org_id]
+
+    async def wait_for_requests(self, count: int, timeout: float) -> None:
+        """Until ``count`` provider requests have arrived (answered or not)."""
+
+        async def enough() -> None:
+            while len(self.requests) < count:
+                self._recorded.clear()
+                await self._recorded.wait()
+
+        await asyncio.wait_for(enough(), timeout)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -221,6 +235,7 @@ class BackendServer:
                 status=status,
             )
         )
+        self._recorded.set()
 
     async def _handle_usage(self, request: web.Request) -> web.Response:
         """Stores a record once per ``Idempotency-Key``; a repeat answers 409, like a
@@ -269,6 +284,8 @@ class BackendServer:
             status = 304
         self._record(request, status)
 
+        if self.providers_gate is not None:
+            await self.providers_gate.wait()
         await self._sleep(behavior.delay)
         if self._closing.is_set():
             return web.Response(status=503)

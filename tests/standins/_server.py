@@ -50,6 +50,9 @@ class RecordedRequest:
     fault: Fault = Fault.OK
     """The fault in effect when the request arrived."""
     timestamp: float = field(default_factory=time.monotonic)
+    handled: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
+    """Set once the handler returned: a streamed response (audio, SSE, a websocket session)
+    has been written in full, or cut short by a fault."""
 
     @property
     def api_key(self) -> str | None:
@@ -156,6 +159,19 @@ def split_words(text: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- server
+
+_RECORD = web.RequestKey("recorded request", RecordedRequest)
+
+
+@web.middleware
+async def _mark_handled(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    finally:
+        if (rec := request.get(_RECORD)) is not None:
+            rec.handled.set()
 
 
 class StandinServer:
@@ -265,7 +281,7 @@ class StandinServer:
         await self.stop()
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[_mark_handled])
         self._setup_routes(app)
         self._runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=0.5
@@ -319,6 +335,7 @@ class StandinServer:
             fault=self._fault,
         )
         self.requests.append(rec)
+        request[_RECORD] = rec
         self._recorded.set()
         return rec
 
