@@ -33,10 +33,13 @@ _WORD = re.compile(r"[a-z0-9']+")
 _CLAUSES = re.compile(r"[.?!;,]+|\b(?:and|also|plus|then)\b")
 _STOP_WORDS = frozenset(
     "a an and are at be been can could do does did for from have has how i in is it me my "
-    "of on or our please the there to we what when where which who why will with would you "
+    "of on or our please the there to we what which who why will with would you "
     "your tell about any some this that these those get give know like want need just "
     "also much many more so if am was were us".split()
 )
+_CUES = frozenset("where when".split())
+"""Question words that point at an entry asking them ("where are you?" → "Where is your
+office?"), but weigh less than a content word ("where can I park?" → parking)."""
 _GREETINGS = frozenset("hi hello hey hiya morning afternoon evening good there".split())
 _THANKS = frozenset("thank thanks cheers appreciate".split())
 _GOODBYES = frozenset("bye goodbye farewell".split())
@@ -86,7 +89,7 @@ class _Entry:
     raw: frozenset[str]
     """Unstemmed content words, for slips that split a word ('park in')."""
 
-    def score(self, clause: list[str]) -> int:
+    def score(self, clause: list[str]) -> float:
         content = [w for w in clause if w not in _STOP_WORDS]
         found = {s for s in map(stem, content) if s in self.stems}
         for w in content:
@@ -96,7 +99,7 @@ class _Entry:
             joined = a + b
             if any(_near(joined, r) for r in self.raw if len(r) >= 6):
                 found.add(joined)
-        return len(found)
+        return sum(0.5 if w in _CUES else 1.0 for w in found)
 
 
 class OfflineLLM(llm.LLM[None]):
@@ -133,7 +136,7 @@ class OfflineLLM(llm.LLM[None]):
         clauses = [c for c in clauses if c]
         answers: list[str] = []
         for clause in clauses:
-            best, best_score = None, 0
+            best, best_score = None, 0.0
             for entry in self._faq:
                 score = entry.score(clause)
                 if score > best_score:

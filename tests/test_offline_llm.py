@@ -62,6 +62,8 @@ def test_small_talk(responder: OfflineLLM, said: str, reply: str) -> None:
         ("Is there park in near you?", PARKING),  # Whisper's slip for "parking"
         ("Whats your adress?", OFFICE),  # a misspelt word, one edit away
         ("can I park my car there", PARKING),  # stem of parking
+        ("Where are you?", OFFICE),  # the entry that asks "where"
+        ("Where can I park?", PARKING),  # ... but a content word weighs more
     ],
 )
 def test_tolerant_matching(responder: OfflineLLM, said: str, reply: str) -> None:
@@ -71,6 +73,7 @@ def test_tolerant_matching(responder: OfflineLLM, said: str, reply: str) -> None
 def test_every_question_of_a_sentence_is_answered_in_order(responder: OfflineLLM) -> None:
     said = "Do you have parking, and what are your opening hours? Also, what's the fee?"
     assert responder.answer(said) == f"{PARKING} {HOURS} {PRICE}"
+    assert responder.answer("Do you have parking, and where are you?") == f"{PARKING} {OFFICE}"
     # the same entry asked twice is answered once
     assert responder.answer("What are your hours, and when do you open?") == HOURS
 
