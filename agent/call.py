@@ -105,16 +105,18 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     vad = ctx.proc.userdata.get("vad") or shared_vad()
     health = get_health()
     metrics.install(health)
-    chains = build_chains(org, vad=vad, health=health)
+    turns = TurnSettings.from_env()
+    chains = build_chains(org, vad=vad, health=health, join_pauses=turns.mid_sentence_pause)
     # this org's local models (usually loaded at prewarm already), off the event loop
     await asyncio.to_thread(load_models, org, chains.providers)
-    turns = TurnSettings.from_env()
     session: AgentSession[None] = AgentSession(
         stt=chains.stt,
         llm=chains.llm,
         tts=chains.tts,
         vad=vad,
-        turn_handling=turns.turn_handling(),
+        turn_handling=turns.turn_handling(
+            pause_floor=0.0 if chains.joins_pauses else turns.mid_sentence_pause
+        ),
     )
     logger.info(
         "call configured",

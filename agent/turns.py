@@ -28,26 +28,35 @@ from typing import Any, Literal
 
 from livekit.agents import TurnHandlingOptions
 
+from providers.early_stt import DEFAULT_JOIN_PAUSES
 from providers.settings import env_float
 
 TurnDetectorChoice = Literal["local", "cloud", "vad", "auto"]
 InterruptionChoice = Literal["vad", "adaptive", "auto"]
+PreemptiveChoice = Literal["tts", "llm", "off"]
 _DETECTORS: tuple[TurnDetectorChoice, ...] = ("local", "cloud", "vad", "auto")
 _INTERRUPTIONS: tuple[InterruptionChoice, ...] = ("vad", "adaptive", "auto")
+_PREEMPTIVE: tuple[PreemptiveChoice, ...] = ("tts", "llm", "off")
 
 
 @dataclass(frozen=True)
 class TurnSettings:
     vad_min_silence: float = 0.3
+    mid_sentence_pause: float = DEFAULT_JOIN_PAUSES
+    """A caller's silence shorter than this is a pause inside a sentence: it never ends
+    the turn (Whisper's adapter joins it; for streaming STTs, the endpointing waits it)."""
     endpointing_min_delay: float = 0.3
     endpointing_max_delay: float = 1.5
-    turn_detector: TurnDetectorChoice = "local"
+    turn_detector: TurnDetectorChoice = "vad"
     """``local``: livekit's audio end-of-turn model on this machine; ``cloud``: its LiveKit
     Cloud model (local model if unreachable); ``vad``: no model, silence only; ``auto``:
     livekit's own pick."""
     interruption: InterruptionChoice = "vad"
     """``vad``: the caller's speech interrupts; ``adaptive``: LiveKit Cloud's model tells a
     real interruption from a backchannel; ``auto``: livekit's own pick."""
+    preemptive: PreemptiveChoice = "tts"
+    """Start the reply before the turn is committed, on the STT's transcript: ``tts``
+    (the LLM and the first audio), ``llm`` (livekit's default: the LLM only), ``off``."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TurnSettings:
@@ -55,23 +64,33 @@ class TurnSettings:
         d = cls()
         return cls(
             vad_min_silence=env_float(env, "VAD_MIN_SILENCE", d.vad_min_silence),
+            mid_sentence_pause=env_float(env, "MID_SENTENCE_PAUSE", d.mid_sentence_pause),
             endpointing_min_delay=env_float(env, "ENDPOINTING_MIN_DELAY", d.endpointing_min_delay),
             endpointing_max_delay=env_float(env, "ENDPOINTING_MAX_DELAY", d.endpointing_max_delay),
             turn_detector=_choice(env, "TURN_DETECTOR", _DETECTORS, d.turn_detector),
             interruption=_choice(env, "INTERRUPTION_MODE", _INTERRUPTIONS, d.interruption),
+            preemptive=_choice(env, "PREEMPTIVE_GENERATION", _PREEMPTIVE, d.preemptive),
         )
 
-    def turn_handling(self) -> TurnHandlingOptions:
+    def turn_handling(self, *, pause_floor: float = 0.0) -> TurnHandlingOptions:
+        """livekit's options. ``pause_floor``: the shortest wait before a turn is committed,
+        for STTs that do not join a sentence's pauses themselves (streaming ones), so a
+        caller's mid-sentence pause does not end the turn with them either."""
+        min_delay = max(self.endpointing_min_delay, pause_floor)
         options: TurnHandlingOptions = {
             "endpointing": {
-                "min_delay": self.endpointing_min_delay,
-                "max_delay": max(self.endpointing_max_delay, self.endpointing_min_delay),
+                "min_delay": min_delay,
+                "max_delay": max(self.endpointing_max_delay, min_delay),
             }
         }
         if self.turn_detector != "auto":
             options["turn_detection"] = self._detector()
         if self.interruption != "auto":
             options["interruption"] = {"mode": self.interruption}
+        options["preemptive_generation"] = {
+            "enabled": self.preemptive != "off",
+            "preemptive_tts": self.preemptive == "tts",
+        }
         return options
 
     def _detector(self) -> Any:
@@ -83,7 +102,11 @@ class TurnSettings:
 
     def describe(self) -> dict[str, str]:
         """For the per-call log line: what decides the end of a caller's turn."""
-        return {"turn_detector": self.turn_detector, "interruption": self.interruption}
+        return {
+            "turn_detector": self.turn_detector,
+            "interruption": self.interruption,
+            "preemptive": self.preemptive,
+        }
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[Any, ...], default: Any) -> Any:

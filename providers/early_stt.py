@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from livekit.agents.types import (
 
 DEFAULT_EARLY_DECODE = 0.12
 """Seconds of silence after which the decode starts."""
+DEFAULT_JOIN_PAUSES = 0.55
+"""A silence shorter than this is a pause inside the caller's sentence, not its end."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,18 @@ class _Decoder:
 class EarlyDecodeAdapter(stt.StreamAdapter):
     """A ``StreamAdapter`` whose streams start decoding after ``after_silence`` seconds."""
 
-    def __init__(self, *, stt: stt.STT[Any], vad: vad.VAD, after_silence: float) -> None:
+    def __init__(
+        self,
+        *,
+        stt: stt.STT[Any],
+        vad: vad.VAD,
+        after_silence: float,
+        join_pauses: float = DEFAULT_JOIN_PAUSES,
+    ) -> None:
         super().__init__(stt=stt, vad=vad)
         self._early_vad = vad
         self._after_silence = after_silence
+        self._join_pauses = join_pauses
 
     def stream(
         self,
@@ -57,6 +68,7 @@ class EarlyDecodeAdapter(stt.StreamAdapter):
             language=language,
             conn_options=conn_options,
             after_silence=self._after_silence,
+            join_pauses=self._join_pauses,
         )
 
 
@@ -73,6 +85,7 @@ class _EarlyDecodeStream(stt.StreamAdapterWrapper):
         language: NotGivenOr[str],
         conn_options: APIConnectOptions,
         after_silence: float,
+        join_pauses: float,
     ) -> None:
         super().__init__(
             adapter,
@@ -83,6 +96,41 @@ class _EarlyDecodeStream(stt.StreamAdapterWrapper):
         )
         self._early = _Decoder(wrapped_stt, vad, language, conn_options)
         self._after_silence = after_silence
+        self._join_pauses = join_pauses
+
+    def _preflight_if(
+        self, current: Callable[[asyncio.Task[stt.SpeechEvent]], bool]
+    ) -> Callable[[asyncio.Task[stt.SpeechEvent]], None]:
+        """A guess is ready before the utterance is over: livekit starts its preemptive
+        reply on it (LLM and TTS), kept if the final transcript says the same. Only the
+        current guess counts (``current``): a superseded one is stale."""
+        return lambda task: self._preflight(task) if current(task) else None
+
+    def _preflight(self, task: asyncio.Task[stt.SpeechEvent]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        alternatives = task.result().alternatives
+        if alternatives and alternatives[0].text:
+            self._event_ch.send_nowait(
+                stt.SpeechEvent(
+                    stt.SpeechEventType.PREFLIGHT_TRANSCRIPT, alternatives=[alternatives[0]]
+                )
+            )
+
+    async def _finish(self, result: stt.SpeechEvent, speech_end: float) -> None:
+        """The utterance is over: end of speech, then its transcript (if it has words)."""
+        self._event_ch.send_nowait(
+            stt.SpeechEvent(stt.SpeechEventType.END_OF_SPEECH, speech_end_time=speech_end)
+        )
+        alternatives = result.alternatives
+        if alternatives and alternatives[0].text:
+            self._event_ch.send_nowait(
+                stt.SpeechEvent(
+                    stt.SpeechEventType.FINAL_TRANSCRIPT,
+                    alternatives=[alternatives[0]],
+                    speech_end_time=result.speech_end_time or speech_end,
+                )
+            )
 
     async def _decode(self, frames: list[rtc.AudioFrame]) -> stt.SpeechEvent:
         d = self._early
@@ -102,41 +150,47 @@ class _EarlyDecodeStream(stt.StreamAdapterWrapper):
             vad_stream.end_input()
 
         async def recognize() -> None:
-            speech: list[rtc.AudioFrame] = []
+            utterance: list[rtc.AudioFrame] = []  # its speech and the pauses inside it
             early: asyncio.Task[stt.SpeechEvent] | None = None
+            held = False  # the VAD ended speech; the transcript waits out ``join_pauses``
+            speech_end = 0.0
+
+            def start_decode() -> asyncio.Task[stt.SpeechEvent]:
+                task = asyncio.create_task(self._decode(list(utterance)))
+                task.add_done_callback(self._preflight_if(lambda t: t is early))
+                return task
+
             try:
                 async for event in vad_stream:
                     if event.type == vad.VADEventType.START_OF_SPEECH:
-                        speech = list(event.frames)
+                        if early is not None:  # the caller went on: that guess is stale
+                            early.cancel()
+                            early = None
+                        if held:  # a pause, not the end: the utterance goes on
+                            held = False
+                            continue
+                        utterance = list(event.frames)
                         self._event_ch.send_nowait(
                             stt.SpeechEvent(stt.SpeechEventType.START_OF_SPEECH)
                         )
                     elif event.type == vad.VADEventType.INFERENCE_DONE and event.speaking:
-                        speech.extend(event.frames)
+                        utterance.extend(event.frames)
                         silence = event.raw_accumulated_silence
                         if early is not None and silence < self._after_silence:
                             early.cancel()  # the caller went on: that guess is stale
                             early = None
                         elif early is None and silence >= self._after_silence:
-                            early = asyncio.create_task(self._decode(list(speech)))
+                            early = start_decode()
                     elif event.type == vad.VADEventType.END_OF_SPEECH:
+                        held = True
                         speech_end = time.time() - event.silence_duration
-                        self._event_ch.send_nowait(
-                            stt.SpeechEvent(
-                                stt.SpeechEventType.END_OF_SPEECH, speech_end_time=speech_end
-                            )
-                        )
-                        task, early = early, None
-                        result = await (task or self._decode(event.frames))
-                        alternatives = result.alternatives
-                        if alternatives and alternatives[0].text:
-                            self._event_ch.send_nowait(
-                                stt.SpeechEvent(
-                                    stt.SpeechEventType.FINAL_TRANSCRIPT,
-                                    alternatives=[alternatives[0]],
-                                    speech_end_time=result.speech_end_time or speech_end,
-                                )
-                            )
+                        early = early or start_decode()
+                    elif event.type == vad.VADEventType.INFERENCE_DONE and held:
+                        utterance.extend(event.frames)  # the pause, should the caller go on
+                    if held and event.silence_duration >= self._join_pauses:
+                        held, task, early = False, early, None
+                        assert task is not None
+                        await self._finish(await task, speech_end)
             finally:
                 if early is not None:
                     early.cancel()

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from livekit.agents import llm, stt, tts, vad
 
-from .early_stt import DEFAULT_EARLY_DECODE, EarlyDecodeAdapter
+from .early_stt import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES, EarlyDecodeAdapter
 from .errors import (
     ConfigError,
     MissingSecretError,
@@ -57,6 +57,9 @@ class Chains:
     names providers the way their plugins do."""
     failovers: FailoverLog = field(default_factory=lambda: FailoverLog(None))
     """This call's switches."""
+    joins_pauses: bool = False
+    """The first STT joins a sentence's short pauses into one transcript itself
+    (``EarlyDecodeAdapter``); otherwise the session's endpointing has to wait them out."""
 
 
 def build_provider(config: ProviderConfig, org: OrgProviders) -> Any:
@@ -133,6 +136,7 @@ def build_chains(
     health: HealthRegistry | None = None,
     failover: FailoverSettings | None = None,
     early_decode: float | None = None,
+    join_pauses: float | None = None,
 ) -> Chains:
     """The three chains of one call. ``vad`` drives non-streaming STTs, which start
     decoding after ``early_decode`` seconds of silence (``STT_EARLY_DECODE``; 0: at the
@@ -141,6 +145,8 @@ def build_chains(
     failover = failover or FailoverSettings.from_env()
     if early_decode is None:
         early_decode = env_float(os.environ, "STT_EARLY_DECODE", DEFAULT_EARLY_DECODE)
+    if join_pauses is None:
+        join_pauses = env_float(os.environ, "MID_SENTENCE_PAUSE", DEFAULT_JOIN_PAUSES)
     skipped: list[str] = []
     stts = _build_kind(org, ProviderKind.STT, health, skipped)
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)
@@ -150,7 +156,9 @@ def build_chains(
     for c, obj in (*stts, *llms, *ttss):
         configs.setdefault((c.kind.value, obj.provider), c)
     return Chains(
-        stt=_stt_chain(stts, vad, org.organization_id, health, failover, early_decode, failovers),
+        stt=_stt_chain(
+            stts, vad, org.organization_id, health, failover, early_decode, join_pauses, failovers
+        ),
         llm=_llm_chain(llms, health, failover, failovers),
         tts=_tts_chain(ttss, health, failover, failovers),
         providers={
@@ -165,6 +173,7 @@ def build_chains(
         labels={obj.label: c.provider for c, obj in (*stts, *llms, *ttss)},
         configs=configs,
         failovers=failovers,
+        joins_pauses=not stts[0][1].capabilities.streaming and early_decode > 0,
     )
 
 
@@ -175,6 +184,7 @@ def _stt_chain(
     health: HealthRegistry,
     failover: FailoverSettings,
     early_decode: float,
+    join_pauses: float,
     failovers: FailoverLog,
 ) -> stt.STT[Any]:
     if vad_ is None and any(not s.capabilities.streaming for _, s in built):
@@ -186,7 +196,12 @@ def _stt_chain(
     for i, (c, s) in enumerate(built):
         member: stt.STT[Any] = s
         if not s.capabilities.streaming and early_decode > 0:
-            member = EarlyDecodeAdapter(stt=s, vad=vad_, after_silence=early_decode)  # type: ignore[arg-type]
+            member = EarlyDecodeAdapter(
+                stt=s,
+                vad=vad_,  # type: ignore[arg-type]
+                after_silence=early_decode,
+                join_pauses=join_pauses,
+            )
         elif not s.capabilities.streaming:
             member = stt.StreamAdapter(stt=s, vad=vad_)  # type: ignore[arg-type]
         # a hang must hand over to the next one; the last one has nobody to hand over to

@@ -15,6 +15,7 @@ from livekit.plugins import silero
 from plugins import whisper_stt
 from providers.early_stt import EarlyDecodeAdapter
 from tests.audio import speech_frames, words
+from tests.corpus import Utterance, speak
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 60
@@ -35,9 +36,18 @@ class Recording:
 
         self.whisper.recognize = recognize  # type: ignore[method-assign]
 
-    async def run(self, frames: list[rtc.AudioFrame], *, min_silence: float) -> None:
+    async def run(
+        self,
+        frames: list[rtc.AudioFrame],
+        *,
+        min_silence: float,
+        join_pauses: float = 0.0,
+        realtime: bool = False,
+    ) -> None:
         vad = silero.VAD.load(min_silence_duration=min_silence)
-        adapter = EarlyDecodeAdapter(stt=self.whisper, vad=vad, after_silence=0.12)
+        adapter = EarlyDecodeAdapter(
+            stt=self.whisper, vad=vad, after_silence=0.12, join_pauses=join_pauses
+        )
         stream = adapter.stream()
         first = frames[0]
         silence = rtc.AudioFrame.create(first.sample_rate, 1, first.samples_per_channel)
@@ -45,7 +55,9 @@ class Recording:
         async def feed() -> None:
             for frame in [*frames, *[silence] * 75]:  # then 1.5 s of silence
                 stream.push_frame(frame)
-                await asyncio.sleep(0)  # let the VAD keep up, as in a live call
+                # let the VAD keep up, as in a live call (or pace it like one: a decode
+                # then takes its real share of the caller's silence)
+                await asyncio.sleep(frame.duration if realtime else 0)
             stream.end_input()
 
         async def read() -> None:
@@ -86,3 +98,40 @@ async def test_a_pause_the_caller_talks_through_drops_the_early_guess() -> None:
     assert {"parking", "office"} <= set(words(finals[0])), finals[0]
     # a guess at the pause, then the one that became the transcript
     assert len(rec.decoded) >= 2
+
+
+def exact_pause(seconds: float) -> list[rtc.AudioFrame]:
+    """'Is there ‹pause› parking near your office?' with exactly ``seconds`` of silence
+    between the phrases (Piper's own padding trimmed), as 20 ms frames."""
+    frame = speak(Utterance(("Is there", "parking near your office?"), (seconds,), ()), "piper")
+    step = frame.sample_rate // 50
+    data = bytes(frame.data)
+    return [
+        rtc.AudioFrame(data[i : i + 2 * step], frame.sample_rate, 1, step)
+        for i in range(0, len(data) - 2 * step + 1, 2 * step)
+    ]
+
+
+async def test_a_pause_longer_than_the_vads_silence_is_joined_not_a_second_turn() -> None:
+    """The VAD ends speech at 0.3 s of silence; a 0.45 s pause inside the sentence still
+    gives one transcript of the whole sentence, and livekit gets a preflight of it first
+    (to start its reply on) before the final."""
+    rec = Recording()
+    await rec.run(exact_pause(0.45), min_silence=0.3, join_pauses=0.55, realtime=True)
+
+    finals = rec.finals()
+    assert len(finals) == 1, finals
+    assert {"there", "parking", "office"} <= set(words(finals[0])), finals[0]
+    kinds = [e.type for e in rec.events]
+    assert kinds.count(stt.SpeechEventType.START_OF_SPEECH) == 1
+    assert kinds.count(stt.SpeechEventType.END_OF_SPEECH) == 1
+    preflight = kinds.index(stt.SpeechEventType.PREFLIGHT_TRANSCRIPT)
+    assert preflight < kinds.index(stt.SpeechEventType.FINAL_TRANSCRIPT)
+    assert rec.events[preflight].alternatives[0].text == finals[0]
+
+
+async def test_without_joining_the_same_pause_splits_the_sentence() -> None:
+    """The control: livekit's behaviour (a transcript per VAD segment) cuts it in two."""
+    rec = Recording()
+    await rec.run(exact_pause(0.45), min_silence=0.3, join_pauses=0.0)
+    assert len(rec.finals()) == 2, rec.finals()

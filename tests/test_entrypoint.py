@@ -183,25 +183,43 @@ def test_vad_silence_setting_reaches_silero(monkeypatch: pytest.MonkeyPatch) -> 
         shared_vad.cache_clear()
 
 
-async def test_turn_detection_is_local_unless_asked_otherwise(
+async def test_turn_taking_is_silence_with_joined_pauses_unless_asked_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from livekit.agents.inference import TurnDetector
 
     loader = ProviderLoader(LoaderSettings())
     try:
+        monkeypatch.setenv("STT_PROVIDER", "whisper")
+        with fake_job_context() as ctx:
+            call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
+        handling = call.session.options.turn_handling
+        assert call.session.turn_detection == "vad"
+        assert handling["interruption"]["mode"] == "vad"
+        assert handling["preemptive_generation"]["preemptive_tts"] is True
+        # Whisper's adapter joins mid-sentence pauses: no extra endpointing wait
+        assert call.chains.joins_pauses and handling["endpointing"]["min_delay"] == 0.3
+
+        monkeypatch.setenv("TURN_DETECTOR", "local")
+        monkeypatch.setenv("INTERRUPTION_MODE", "adaptive")
+        monkeypatch.setenv("PREEMPTIVE_GENERATION", "llm")
         with fake_job_context() as ctx:
             call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
         detector = call.session.turn_detection
+        handling = call.session.options.turn_handling
         assert isinstance(detector, TurnDetector) and detector.model == "turn-detector-v1-mini"
-        assert call.session.options.turn_handling["interruption"]["mode"] == "vad"
+        assert handling["interruption"]["mode"] == "adaptive"
+        assert handling["preemptive_generation"]["preemptive_tts"] is False
 
+        # a streaming STT sends its finals at its own pace: the endpointing waits the pause
         monkeypatch.setenv("TURN_DETECTOR", "vad")
-        monkeypatch.setenv("INTERRUPTION_MODE", "adaptive")
+        monkeypatch.setenv("STT_PROVIDER", "deepgram")
+        monkeypatch.setenv("DEEPGRAM_API_KEY", "dg-test-key")
+        monkeypatch.setenv("MID_SENTENCE_PAUSE", "0.6")
         with fake_job_context() as ctx:
             call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
-        assert call.session.turn_detection == "vad"
-        assert call.session.options.turn_handling["interruption"]["mode"] == "adaptive"
+        assert not call.chains.joins_pauses
+        assert call.session.options.turn_handling["endpointing"]["min_delay"] == 0.6
 
         monkeypatch.setenv("TURN_DETECTOR", "smart")
         with fake_job_context() as ctx, pytest.raises(ValueError, match="TURN_DETECTOR='smart'"):
