@@ -179,6 +179,8 @@ def _transcribe(
         # the caller (livekit's StreamAdapter + VAD) already cut the speech out
         vad_filter=False,
         condition_on_previous_text=False,
+        # no timestamp tokens to decode: a little faster, and fewer slips on short turns
+        without_timestamps=True,
     )
     texts: list[str] = []
     probs: list[float] = []

@@ -231,3 +231,20 @@ async def test_remote_resamples_to_requested_rate(
     frames = await asyncio.wait_for(_frames(tts, "Hello there, how are you?"), 60)
     assert frames and {f.sample_rate for f in frames} == {16000}
     assert 0.5 < _duration(frames) < 5.0
+
+
+def test_a_long_sentences_first_clause_is_synthesized_on_its_own() -> None:
+    from plugins.piper_tts import first_clause_apart
+
+    long = "We are open Monday to Friday, from nine in the morning to five in the afternoon."
+    assert first_clause_apart(long) == [
+        "We are open Monday to Friday,",
+        "from nine in the morning to five in the afternoon.",
+    ]
+    # too short a clause, or too short a rest, stays whole: it would only sound choppy
+    assert first_clause_apart("Yes, there is free parking behind the building.") == [
+        "Yes, there is free parking behind the building."
+    ]
+    assert first_clause_apart("Our office is on Harbor Street, sir.") == [
+        "Our office is on Harbor Street, sir."
+    ]
