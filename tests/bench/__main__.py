@@ -21,6 +21,7 @@ SECTIONS = (
     "bench_vosk",
     "bench_failover",
     "bench_voice",
+    "bench_turns",
     "bench_rooms",
 )
 

@@ -45,6 +45,9 @@ LIVEKIT_DEFAULTS: dict[str, str] = {
     "ENDPOINTING_MIN_DELAY": "0.5",
     "ENDPOINTING_MAX_DELAY": "3.0",
     "STT_EARLY_DECODE": "0",  # livekit's StreamAdapter decodes at the VAD's end of speech
+    "MID_SENTENCE_PAUSE": "0",  # ... and transcribes each VAD segment on its own
+    "PREEMPTIVE_GENERATION": "llm",  # livekit starts the LLM early, not the TTS
+    "TURN_DETECTOR": "local",  # what livekit picks under `start` with no LiveKit Cloud
 }
 """livekit-agents' own turn-taking settings, as environment overrides of ours."""
 MODES: dict[str, dict[str, str]] = {
