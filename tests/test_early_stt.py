@@ -125,9 +125,15 @@ async def test_a_pause_longer_than_the_vads_silence_is_joined_not_a_second_turn(
     kinds = [e.type for e in rec.events]
     assert kinds.count(stt.SpeechEventType.START_OF_SPEECH) == 1
     assert kinds.count(stt.SpeechEventType.END_OF_SPEECH) == 1
-    preflight = kinds.index(stt.SpeechEventType.PREFLIGHT_TRANSCRIPT)
-    assert preflight < kinds.index(stt.SpeechEventType.FINAL_TRANSCRIPT)
-    assert rec.events[preflight].alternatives[0].text == finals[0]
+    final = kinds.index(stt.SpeechEventType.FINAL_TRANSCRIPT)
+    # the last guess before the final is the whole sentence (an earlier one, made in the
+    # pause, may hold the first phrase only: livekit drops a reply started on it)
+    preflights = [
+        e.alternatives[0].text
+        for e in rec.events[:final]
+        if e.type == stt.SpeechEventType.PREFLIGHT_TRANSCRIPT
+    ]
+    assert preflights and preflights[-1] == finals[0], preflights
 
 
 async def test_without_joining_the_same_pause_splits_the_sentence() -> None:

@@ -46,7 +46,9 @@ async def test_pauses_do_not_split_turns_and_every_question_is_answered(
         await loader.aclose()
 
     judged = outcomes(result, CALL)
-    transcript = [(t.role, t.text) for t in result.turns]
+    transcript = [(t.role, t.text, t.at) for t in result.turns] + [
+        (c.started_at, c.speech_end) for c in result.caller_turns
+    ]
     assert [o.split for o in judged] == [False] * len(CALL), transcript
     users = [t for t in result.turns if t.role == "user"]
     assert len(users) == len(CALL), transcript  # one caller turn per utterance

@@ -19,25 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from agent.transcript import CallResult
-from tests.bench.bench_voice import LIVEKIT_DEFAULTS, _p95, _row, env_overrides
+from tests.bench.bench_voice import LIVEKIT_DEFAULTS, LOCAL_ENV, _p95, _row, env_overrides
 from tests.corpus import CORPUS, DEMO_FAQ, Utterance, answered, available_voices, speak
 
 TARGET_MEDIAN_S = 0.8
 TARGET_P95_S = 1.2
 TIMEOUT = 400.0
 
-BASE_ENV = {
-    "DEFAULT_ORGANIZATION_ID": "bench",
-    "STT_PROVIDER": "whisper",
-    "STT_FALLBACK": "",
-    "LLM_PROVIDER": "offline",
-    "LLM_FALLBACK": "",
-    "TTS_PROVIDER": "piper",
-    "TTS_FALLBACK": "",
-    "AGENT_GREETING": "",
-    "AGENT_FAQ_FILE": str(DEMO_FAQ),
-}
+BASE_ENV = {**LOCAL_ENV, "AGENT_FAQ_FILE": str(DEMO_FAQ)}
 Row = dict[str, Any]
+SLACK = 0.1
+"""Seconds: livekit places a turn's start by its VAD, a little off our own timestamps."""
 
 
 @dataclass(frozen=True)
@@ -63,16 +55,20 @@ def outcomes(result: CallResult, corpus: tuple[Utterance, ...]) -> list[Outcome]
         # split: the utterance became more than one caller turn, or the agent started
         # answering inside it
         users = [
-            t for t in result.turns if t.role == "user" and caller.started_at - 0.05 <= t.at < until
+            t
+            for t in result.turns
+            if t.role == "user" and caller.started_at - SLACK <= t.at < until - SLACK
         ]
         early = [
             t
             for t in result.turns
-            if t.role == "assistant" and caller.started_at - 0.05 <= t.at < end - 0.05
+            if t.role == "assistant" and caller.started_at - SLACK <= t.at < end - SLACK
         ]
         split = len(users) > 1 or bool(early)
         replies = " ".join(
-            t.text for t in result.turns if t.role == "assistant" and end - 0.05 <= t.at < until
+            t.text
+            for t in result.turns
+            if t.role == "assistant" and end - SLACK <= t.at < until - SLACK
         )
         first = next((s for s in starts if end <= s < until), None)
         v2v = None if first is None else first - end
@@ -88,7 +84,9 @@ async def _call(env: dict[str, str], voice: str, output: Path) -> list[Outcome]:
     from providers.settings import LoaderSettings
 
     frames = [await asyncio.to_thread(speak, u, voice) for u in CORPUS]
-    with env_overrides({**BASE_ENV, **env}):
+    # every mode's variables are set (ours: empty), so a shell's own cannot leak into one
+    unset = dict.fromkeys(LIVEKIT_DEFAULTS, "")
+    with env_overrides({**BASE_ENV, **unset, **env}):
         shared_vad.cache_clear()  # one VAD per process: rebuilt with this VAD_MIN_SILENCE
         loader = ProviderLoader(LoaderSettings())
         try:

@@ -58,7 +58,7 @@ MODES: dict[str, dict[str, str]] = {
 """Row-name prefix → environment overrides; every mode is one call of ``TURNS`` turns."""
 
 Row = dict[str, Any]
-_ENV = {
+LOCAL_ENV = {
     "DEFAULT_ORGANIZATION_ID": "bench",
     "STT_PROVIDER": "whisper",
     "STT_FALLBACK": "",
@@ -120,7 +120,7 @@ async def _call(workdir: Path, overrides: dict[str, str]) -> CallResult:
     # the modes' variables are set in every mode (ours: unset), so a shell's own
     # VAD_MIN_SILENCE and the like cannot leak into one mode only
     unset = dict.fromkeys(LIVEKIT_DEFAULTS, "")
-    env = {**_ENV, **unset, **overrides, "AGENT_FAQ_FILE": str(faq)}
+    env = {**LOCAL_ENV, **unset, **overrides, "AGENT_FAQ_FILE": str(faq)}
     # the process keeps one VAD, made with the VAD_MIN_SILENCE of its first call: a new
     # one per mode, as a worker started with that mode's environment would have
     shared_vad.cache_clear()
