@@ -9,6 +9,7 @@ gets no budget: there is nobody to hand over to, and waiting beats silence.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 import time
@@ -16,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.agents import llm, stt
+from livekit.agents import APIConnectOptions, llm, stt
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
 from .health import HealthKeys, HealthRegistry, describe_error
 from .log import logger
@@ -108,11 +110,24 @@ class FailoverLog:
 
 class STTFallback(stt.FallbackAdapter):
     """livekit's adapter, prewarming every member: livekit's prewarms only the first, so a
-    failover would pay DNS and TLS set-up in the caller's silence."""
+    failover would pay DNS and TLS set-up in the caller's silence.
+
+    The chain is not retried as a whole: it has tried every member without back-off, and
+    the session's retries (3, after 0.1, 2 and 2 s) would only run the same round again in
+    the caller's silence. Its error is final, like the TTS chain's."""
 
     def __init__(self, members: list[stt.STT[Any]], **kwargs: Any) -> None:
         super().__init__(members, **kwargs)
         self.members = list(members)
+
+    def stream(
+        self,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> stt.RecognizeStream:
+        once = dataclasses.replace(conn_options, max_retry=0)
+        return super().stream(language=language, conn_options=once)
 
     def prewarm(self) -> None:
         for member in self.members:

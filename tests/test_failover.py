@@ -403,3 +403,43 @@ async def test_stt_fault_fails_over(
     assert text == "backup words heard"
     assert_switched(health, a, b, fault)
     assert_logged_once_without_keys(caplog, "deepgram", "deepgram")
+
+
+async def test_every_stt_down_fails_once_not_after_the_sessions_retries(
+    http: None, speech: list[rtc.AudioFrame]
+) -> None:
+    """As for TTS: the chain has tried each STT once; the session's own retries (3, 0.1 /
+    2 / 2 s apart, what AgentSession passes to ``stream()``) must not run it again."""
+    from livekit.agents import APIConnectOptions
+
+    async with (
+        DeepgramStandin(fault=Fault.REFUSE) as a,
+        DeepgramStandin(fault=Fault.STATUS_500) as b,
+    ):
+        org = org_of(
+            cfg("deepgram", STT_, 10, KEY_A, base_url=a.base_url),
+            cfg("deepgram", STT_, 5, KEY_B, base_url=b.base_url),
+        )
+        chains = build_chains(org, vad=shared_vad(), health=HealthRegistry(), failover=FAILOVER)
+        session_like = APIConnectOptions(max_retry=3, retry_interval=2.0, timeout=10)
+        stream = chains.stt.stream(conn_options=session_like)
+
+        async def listen() -> None:
+            for frame in speech:
+                stream.push_frame(frame)
+            async for _ in stream:
+                pass
+
+        started = time.perf_counter()
+        try:
+            with pytest.raises(APIConnectionError) as failed:
+                await asyncio.wait_for(listen(), LIMIT)
+        finally:
+            await stream.aclose()
+        elapsed = time.perf_counter() - started
+        assert "all STTs failed" in str(failed.value)
+        # one round: the 500 was asked once by the stream and once by livekit's recovery
+        # probe (a refused connection leaves no request behind); retries would add rounds
+        assert len(b.requests_to("/listen")) <= 2 and len(a.requests_to("/listen")) == 0
+    # two refusals take milliseconds; the session's retries would add 4 s and three rounds
+    assert elapsed < 3.9
