@@ -82,7 +82,9 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     ref = resolve_org(
         ctx.job.metadata, ctx.job.room.metadata, os.environ.get("DEFAULT_ORGANIZATION_ID")
     )
-    loaded = await (loader or get_loader()).load(
+    loader = loader or get_loader()
+    loader.on_request = metrics.BACKEND_SECONDS.labels("providers").observe
+    loaded = await loader.load(
         ref.organization_id, providers_version=ref.providers_version
     )
     routing = strategy.Routing.of(loaded)

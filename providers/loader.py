@@ -75,6 +75,8 @@ class ProviderLoader:
         self._client: httpx.AsyncClient | None = None
         self.backend_requests = 0
         """Requests sent to the backend (for tests and the benchmark)."""
+        self.on_request: Callable[[float], None] | None = None
+        """Told each backend request's seconds, whatever its outcome (metrics)."""
 
     @property
     def settings(self) -> LoaderSettings:
@@ -119,6 +121,7 @@ class ProviderLoader:
     async def _refresh(self, org_id: str) -> OrgProviders:
         with self._cache_lock:
             entry = self._cache.get(org_id)
+        started = time.monotonic()
         try:
             return await asyncio.wait_for(self._fetch(org_id, entry), self._settings.timeout)
         except OrgNotFoundError:
@@ -132,6 +135,9 @@ class ProviderLoader:
             reason = f"{type(e).__name__}"
         except BackendError as e:
             reason = str(e)
+        finally:
+            if self.on_request is not None:
+                self.on_request(time.monotonic() - started)
         with self._cache_lock:
             self._failures[org_id] = _Failure(reason, self._clock() + self._settings.retry_after)
         return self._fallback(org_id, entry, reason)

@@ -241,6 +241,8 @@ async def test_failover_in_a_real_room_the_caller_still_hears_the_answer(
     )
     assert value("voice_agent_voice_to_voice_seconds_count") >= 1
     assert value("voice_agent_ttfb_seconds_count", kind="tts", provider="piper") >= 1
+    assert value("voice_agent_backend_request_seconds_count", route="providers") >= 1
+    assert value("voice_agent_backend_request_seconds_count", route="usage") >= 1
 
     # live status: elevenlabs is down and says why, without its key
     status = subprocess.run(
