@@ -134,7 +134,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
         },
     )
     metrics.CALLS.labels(metrics.org_label(org.organization_id), org.source.value).inc()
-    metrics.observe_session(session, chains.labels)
+    metrics.observe_session(session, chains)
     return Call(
         ref,
         org,

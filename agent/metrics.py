@@ -140,10 +140,11 @@ def observe_latency(kind: str, provider: str | None, seconds: Any) -> None:
         TTFB.labels(kind, provider).observe(float(seconds))
 
 
-def observe_session(session: Any, labels: dict[str, str]) -> None:
-    """Per-call latency metrics from the session's own events: livekit's e2e latency on
-    each agent reply, and each provider's time to first token / first audio (``labels``:
-    plugin label → provider name)."""
+def observe_session(session: Any, chains: Any) -> None:
+    """Per-call latency metrics: livekit's e2e latency on each agent reply (from the
+    session's conversation items), and each provider's time to first token / first audio
+    (from the chains' own metrics events; ``chains.labels`` maps a plugin label to its
+    provider name)."""
     from livekit.agents import llm
     from livekit.agents.metrics import LLMMetrics, TTSMetrics
 
@@ -154,12 +155,12 @@ def observe_session(session: Any, labels: dict[str, str]) -> None:
             if isinstance(e2e, (int, float)) and e2e >= 0:
                 VOICE_TO_VOICE.observe(float(e2e))
 
-    def on_metrics(ev: Any) -> None:
-        m = ev.metrics
+    def on_metrics(m: Any) -> None:
         if isinstance(m, LLMMetrics):
-            observe_latency("llm", labels.get(m.label), m.ttft)
+            observe_latency("llm", chains.labels.get(m.label), m.ttft)
         elif isinstance(m, TTSMetrics):
-            observe_latency("tts", labels.get(m.label), m.ttfb)
+            observe_latency("tts", chains.labels.get(m.label), m.ttfb)
 
     session.on("conversation_item_added", on_item)
-    session.on("metrics_collected", on_metrics)
+    chains.llm.on("metrics_collected", on_metrics)
+    chains.tts.on("metrics_collected", on_metrics)
