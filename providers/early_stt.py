@@ -27,7 +27,7 @@ from livekit.agents.types import (
 
 DEFAULT_EARLY_DECODE = 0.12
 """Seconds of silence after which the decode starts."""
-DEFAULT_JOIN_PAUSES = 0.55
+DEFAULT_JOIN_PAUSES = 0.6
 """A silence shorter than this is a pause inside the caller's sentence, not its end."""
 
 
@@ -187,7 +187,10 @@ class _EarlyDecodeStream(stt.StreamAdapterWrapper):
                         early = early or start_decode()
                     elif event.type == vad.VADEventType.INFERENCE_DONE and held:
                         utterance.extend(event.frames)  # the pause, should the caller go on
-                    if held and event.silence_duration >= self._join_pauses:
+                    # the raw silence restarts at the first window that sounds like speech;
+                    # the published one runs on until the VAD confirms it (50 ms more), which
+                    # would make a 0.5 s pause look like 0.55 s
+                    if held and event.raw_accumulated_silence >= self._join_pauses:
                         held, task, early = False, early, None
                         assert task is not None
                         await self._finish(await task, speech_end)
