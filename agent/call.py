@@ -84,9 +84,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     )
     loader = loader or get_loader()
     loader.on_request = metrics.BACKEND_SECONDS.labels("providers").observe
-    loaded = await loader.load(
-        ref.organization_id, providers_version=ref.providers_version
-    )
+    loaded = await loader.load(ref.organization_id, providers_version=ref.providers_version)
     routing = strategy.Routing.of(loaded)
     if routing.over_budget:
         metrics.BUDGET_EXCEEDED.labels(metrics.org_label(loaded.organization_id)).inc()
