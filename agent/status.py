@@ -10,6 +10,7 @@ own health server on ``AGENT_HTTP_PORT`` cannot take extra routes), and
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -76,7 +77,8 @@ class StatusServer:
         app = web.Application()
 
         async def handle(_: web.Request) -> web.Response:
-            return web.json_response(status())
+            # the spool's depth is a SQLite read: off the worker's event loop
+            return web.json_response(await asyncio.to_thread(status))
 
         app.router.add_get(STATUS_PATH, handle)
         self._runner = web.AppRunner(app, access_log=None)

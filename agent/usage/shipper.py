@@ -111,7 +111,7 @@ class UsageSender:
             )
             return
         logger.info("call usage spooled", extra=summary)
-        self._update_depth()
+        await asyncio.to_thread(self._update_depth)  # a SQLite read: not on the call's loop
         self.wake()
 
     # --- sending --------------------------------------------------------------------
@@ -124,18 +124,20 @@ class UsageSender:
         stored = 0
         async with httpx.AsyncClient(timeout=self.settings.post_timeout) as client:
             while True:
-                now = float("inf") if everything else time.time()
+                # everything: one lease of all records (a leased record counts as due again
+                # under now=inf, so a second batch would re-take them)
                 batch = await asyncio.to_thread(
-                    self.spool.lease, now=now, seconds=self.settings.post_timeout + 5.0
+                    self.spool.lease,
+                    now=float("inf") if everything else time.time(),
+                    seconds=self.settings.post_timeout + 5.0,
+                    limit=None if everything else 50,
                 )
-                if not batch:
-                    break
                 for pending in batch:
                     if await self._post(client, pending):
                         stored += 1
-                if everything:
-                    break  # leased records are not due again: one pass takes them all
-        self._update_depth()
+                if everything or not batch:
+                    break
+        await asyncio.to_thread(self._update_depth)
         return stored
 
     async def _post(self, client: httpx.AsyncClient, pending: Pending) -> bool:

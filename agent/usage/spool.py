@@ -99,7 +99,7 @@ class UsageSpool:
                 db.execute("ROLLBACK")
                 raise
 
-    def lease(self, *, now: float, seconds: float, limit: int = 50) -> list[Pending]:
+    def lease(self, *, now: float, seconds: float, limit: int | None = 50) -> list[Pending]:
         """Records due for sending, each leased to the caller for ``seconds`` (no other
         sender takes it meanwhile). ``now=inf`` takes every record, due or not."""
         with self._db() as db:
@@ -107,7 +107,7 @@ class UsageSpool:
             rows = db.execute(
                 "SELECT call_id, org, body, attempts, last_error FROM records "
                 "WHERE next_attempt <= ? ORDER BY created_at LIMIT ?",
-                (now, limit),
+                (now, -1 if limit is None else limit),  # SQLite: -1 is no limit
             ).fetchall()
             until = time.time() + seconds
             db.executemany(
