@@ -304,6 +304,9 @@ async def test_twenty_calls_through_an_outage_and_a_restart_arrive_exactly_once(
         second = await writer("after")  # the restarted worker ends 10 more calls
         try:
             await until(lambda: len(backend.usage_records) == 20, 60, "all 20 records")
+            # the sender deletes a record only after its 2xx: wait for that, not the post
+            spool = UsageSpool(tmp_path / "spool")
+            await until(lambda: spool.depth() == 0, 30, "the spool to empty")
         finally:
             second.send_signal(signal.SIGKILL)
             await asyncio.wait_for(second.wait(), 10)
