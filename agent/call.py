@@ -4,6 +4,7 @@ a room job, a fake job in tests, and ``python -m agent simulate``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,19 +41,33 @@ class Call:
     started_at: float = field(default_factory=time.time)
     record: CallRecord | None = None
     """Set by ``finish``."""
+    started: bool = False
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the session has closed (its last metrics are counted by then)."""
+
+    def __post_init__(self) -> None:
+        self.session.on("close", lambda _: self.closed.set())
 
     async def start(self, *, room: NotGivenOr[rtc.Room] = NOT_GIVEN) -> None:
         """Start the session (on ``room``, or on whatever I/O was set) and greet."""
         await self.session.start(agent=self.agent, room=room)
+        self.started = True
         if self.org.agent.greeting:
             self.session.say(self.org.agent.greeting)
 
     async def finish(self) -> CallRecord:
-        """The call is over: price what livekit counted and hand the record to the usage
-        sender (spooled, then sent in the background; this never waits for the backend).
-        Idempotent."""
+        """The call is over: price what livekit counted, hand the record to the usage
+        sender (spooled, then sent in the background; this never waits for the backend) and
+        close the call's providers. Idempotent.
+
+        At job shutdown livekit closes the session beside this (shutdown callbacks run
+        together): the record waits, a bounded moment, for that close, so a reply still
+        being spoken is counted."""
         if self.record is not None:
             return self.record
+        if self.started and not self.closed.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), SESSION_CLOSE_WAIT)
         org_id = self.org.organization_id
         lines = usage_lines(self.session.usage.model_usage, self.chains.configs, org_id=org_id)
         self.record = CallRecord(
@@ -75,7 +90,12 @@ class Call:
                 )
             metrics.COST_USD.labels(label, line.provider).inc(line.cost_usd)
         await get_usage().submit(self.record)
+        await self.chains.aclose()
         return self.record
+
+
+SESSION_CLOSE_WAIT = 5.0
+"""Seconds ``Call.finish`` waits for livekit to close the session before it counts."""
 
 
 async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None) -> Call:

@@ -8,6 +8,7 @@ kind left with no provider at all stops the job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
@@ -60,6 +61,33 @@ class Chains:
     joins_pauses: bool = False
     """The first STT joins a sentence's short pauses into one transcript itself
     (``EarlyDecodeAdapter``); otherwise the session's endpointing has to wait them out."""
+    plugins: list[Any] = field(default_factory=list)
+    """The provider objects the chains wrap, closed by ``aclose``."""
+
+    async def aclose(self) -> None:
+        """Release what this call's providers hold: HTTP clients (OpenAI's, per object),
+        websockets, connection pools and background tasks — ElevenLabs' prewarm retries an
+        unreachable endpoint until its TTS is closed. A worker takes calls for weeks; a
+        provider that fails to close is logged, never raised."""
+        seen: set[int] = set()
+        for obj in (self.stt, self.llm, self.tts, *self.plugins):
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            try:
+                await asyncio.wait_for(obj.aclose(), CLOSE_TIMEOUT)
+            except Exception as e:
+                logger.warning(
+                    "provider did not close cleanly",
+                    extra={
+                        "provider": self.labels.get(obj.label, obj.label),
+                        "error": type(e).__name__,
+                    },
+                )
+
+
+CLOSE_TIMEOUT = 5.0
+"""Seconds one provider object may take to close."""
 
 
 def build_provider(config: ProviderConfig, org: OrgProviders) -> Any:
@@ -174,6 +202,7 @@ def build_chains(
         configs=configs,
         failovers=failovers,
         joins_pauses=not stts[0][1].capabilities.streaming and early_decode > 0,
+        plugins=[obj for _, obj in (*stts, *llms, *ttss)],
     )
 
 

@@ -19,6 +19,7 @@ from providers.env import env_persona
 from providers.loader import ProviderLoader
 from providers.settings import LoaderSettings
 from tests.audio import read_stereo, rms, transcribe, word_error_rate, words
+from tests.servers import free_port
 from tests.servers.backend import BackendServer, org_payload, provider_entry
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.deepgram import DeepgramStandin
@@ -434,3 +435,51 @@ async def test_cloud_providers_serve_their_turns_without_a_failover(
         assert REPLY in tts_api.texts  # type: ignore[attr-defined]
     assert not [r for r in caplog.records if "switching" in r.getMessage()]
     assert "outside of a job context" not in caplog.text
+
+
+async def test_a_finished_call_closes_its_providers(tmp_path: Path) -> None:
+    """ElevenLabs' prewarm retries an unreachable endpoint until its TTS is closed: a call
+    that ends must close its providers, or every such call leaves a task behind in a worker
+    that runs for weeks."""
+    async with BackendServer() as backend:
+        dead = f"http://127.0.0.1:{free_port()}"  # nothing listens
+        backend.set_org(
+            "acme",
+            org_payload(
+                "acme",
+                "1",
+                [
+                    provider_entry("whisper", "stt", priority=10),
+                    provider_entry("offline", "llm", priority=10),
+                    provider_entry(
+                        "elevenlabs",
+                        "tts",
+                        priority=100,
+                        config={"baseUrl": dead, "voiceId": "v"},
+                        secrets={"apiKey": "el-acme"},
+                    ),
+                    provider_entry("piper", "tts", priority=10),
+                ],
+                agent={"faq": FAQ},
+            ),
+            version="1",
+        )
+        loader = ProviderLoader(LoaderSettings(backend_url=backend.url), environ={})
+        try:
+            result = await asyncio.wait_for(
+                simulate_call(
+                    job_metadata=json.dumps({"organizationId": "acme"}),
+                    caller_audio=await asyncio.wait_for(say([QUESTION]), TIMEOUT),
+                    output=tmp_path / "call.wav",
+                    loader=loader,
+                ),
+                TIMEOUT,
+            )
+        finally:
+            await loader.aclose()
+
+    assert result.completed and ANSWER in result.turns[-1].text  # Piper spoke it
+    prewarms = [
+        t for t in asyncio.all_tasks() if "_run_prewarm" in repr(t.get_coro()) and not t.done()
+    ]
+    assert prewarms == []
