@@ -26,7 +26,7 @@ from tests.bench.bench_voice import QUESTIONS, _p95, _row, simulated
 from tests.e2e.rig import API_KEY, API_SECRET, SERVER_BIN, LiveKitServer, Worker
 
 AGENT = "bench-agent"
-TURNS = 5
+TURNS = 8
 CONCURRENCY = (1, 2, 4)
 EXECUTORS = ("thread", "process")
 CALL_TURNS = 3
@@ -131,6 +131,38 @@ def _v2v_rows(prefix: str, values: list[float]) -> list[Row]:
     ]
 
 
+def _mean_e2e(worker: Worker) -> float | None:
+    """livekit's own voice-to-voice (``e2e_latency``: the VAD's end of the caller's speech →
+    the agent's first audio frame, both at the agent), averaged from the worker's
+    Prometheus histogram."""
+    scrape = worker.metrics()
+    total = sum(v for (n, _), v in scrape.items() if n == "voice_agent_voice_to_voice_seconds_sum")
+    count = sum(
+        v for (n, _), v in scrape.items() if n == "voice_agent_voice_to_voice_seconds_count"
+    )
+    return total / count if count else None
+
+
+def _transport_rows(
+    simulate_v2v: list[float],
+    simulate_e2e: list[float],
+    room_v2v: list[float],
+    room_e2e: float | None,
+) -> list[Row]:
+    """Where the room's extra time goes. livekit's ``e2e`` is measured inside the agent, so
+    room ``e2e`` against simulate ``e2e`` is the agent's own work in a room; what the
+    caller measures beyond ``e2e``, less the same gap in ``simulate`` (the VAD's lag behind
+    the last sound), is the two WebRTC legs: Opus, the server, both jitter buffers."""
+    if not (simulate_v2v and simulate_e2e and room_v2v and room_e2e is not None):
+        return []
+    sim_gap = statistics.mean(simulate_v2v) - statistics.mean(simulate_e2e)
+    return [
+        _row("simulate_e2e_mean", statistics.mean(simulate_e2e), "s"),
+        _row("room_e2e_mean", room_e2e, "s"),
+        _row("room_transport_mean", statistics.mean(room_v2v) - room_e2e - sim_gap, "s"),
+    ]
+
+
 def run() -> list[Row]:
     if not SERVER_BIN.exists():
         print(f"[bench_rooms] skipped: no {SERVER_BIN}; run `make livekit-server`")
@@ -149,6 +181,7 @@ def run() -> list[Row]:
                 simulated(_env(faq, "thread"), sentences, work / "simulated.wav")
             )
             rows += _v2v_rows("simulate_voice_to_voice", simulated_call.voice_to_voice())
+            simulate_e2e = [t.latency["e2e"] for t in simulated_call.turns if "e2e" in t.latency]
             for executor in EXECUTORS:
                 worker = Worker(server, logs, executor, **_env(faq, executor)).start()
                 try:
@@ -158,6 +191,10 @@ def run() -> list[Row]:
                     if executor == "thread":
                         (room,) = asyncio.run(_calls(server, 1, sentences, work))
                         rows += _v2v_rows("room_voice_to_voice", room.voice_to_voice())
+                        rows += _transport_rows(
+                            simulated_call.voice_to_voice(), simulate_e2e,
+                            room.voice_to_voice(), _mean_e2e(worker),
+                        )  # fmt: skip
                     for n in CONCURRENCY:
                         with _Sampler(worker.pid) as s:
                             results = asyncio.run(_calls(server, n, sentences[:CALL_TURNS], work))
