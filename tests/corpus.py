@@ -64,6 +64,14 @@ CORPUS: tuple[Utterance, ...] = (
     Utterance(("Do you have", "parking, and where are you?"), (0.45,), (PARKING, WHERE)),
     Utterance(("How do I", "cancel my appointment?"), (0.35,), (BOOKING,)),
     Utterance(("How much do I", "have to pay?"), (0.5,), (PRICE,)),
+    Utterance(("Good morning,", "I was wondering", "when you close today."), (0.4, 0.35), (HOURS,)),
+    Utterance(("Could you give me", "directions to your office?"), (0.45,), (WHERE,)),
+    Utterance(("What is the fee", "for a consultation?"), (0.4,), (PRICE,)),
+    Utterance(("I need to", "reschedule my appointment."), (0.5,), (BOOKING,)),
+    Utterance(("Is it easy to", "find you", "by car?"), (0.3, 0.45), (WHERE,)),
+    Utterance(("Are you open", "on Saturdays?"), (0.45,), (HOURS,)),
+    Utterance(("Thanks,", "and what does it cost?"), (0.4,), (PRICE,)),
+    Utterance(("Can I leave", "my car", "in your garage?"), (0.35, 0.5), (PARKING,)),
 )
 
 
