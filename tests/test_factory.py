@@ -3,6 +3,8 @@ adapter nesting, and reports unusable providers clearly (SPEC §4)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from livekit.agents import llm, stt
 from livekit.plugins import cartesia, deepgram, elevenlabs, openai, silero
@@ -192,3 +194,22 @@ def test_a_providers_own_budget_overrides_the_kinds(caplog: pytest.LogCaptureFix
     chains = build_chains(org, vad=None)
     assert [m.budget for m in chains.tts.members] == [0.75, 2.0, None]  # type: ignore[attr-defined]
     assert "ignoring unknown provider options" not in caplog.text
+
+
+async def test_closing_a_call_closes_every_provider_and_survives_a_bad_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    org = org_of(config("openai", LLM_, 10), config("deepgram", STT_), config("piper", TTS_))
+    chains = build_chains(org, vad=None)
+    guarded, _ = chains.llm._llm_instances
+    client = guarded.inner._client  # the OpenAI plugin's own HTTP client, one per object
+
+    async def broken() -> None:
+        raise RuntimeError("sk-should-not-be-logged")
+
+    chains.stt.aclose = broken  # type: ignore[method-assign]
+    await asyncio.wait_for(chains.aclose(), 10)
+    assert client.is_closed()
+    (line,) = [r for r in caplog.records if r.getMessage() == "provider did not close cleanly"]
+    assert line.provider == "deepgram" and line.error == "RuntimeError"  # type: ignore[attr-defined]
+    assert "sk-should" not in caplog.text
