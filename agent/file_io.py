@@ -188,20 +188,26 @@ class PlaybackSegment:
 
 
 class RecordingAudioOutput(io.AudioOutput):
-    """An audio sink that plays in real time and records what was played."""
+    """An audio sink that plays in real time and records what was played. It can pause,
+    as a room's output can: livekit then holds a reply while the caller may be interrupting
+    (``resume_false_interruption``) and resumes it if the caller said nothing after all."""
 
     def __init__(self, *, timeline: Timeline, sample_rate: int = SAMPLE_RATE) -> None:
         super().__init__(
             label="FileRecorder",
             next_in_chain=None,
             sample_rate=sample_rate,
-            capabilities=io.AudioOutputCapabilities(pause=False),
+            capabilities=io.AudioOutputCapabilities(pause=True),
         )
         self._timeline = timeline
         self._play_until = 0.0  # timeline seconds when the queued audio ends
         self._pushed = 0.0  # seconds captured in the current segment
         self._segment: PlaybackSegment | None = None
         self._interrupted = False
+        self._cut: float | None = None  # where clear_buffer stopped the playhead
+        self._paused_at: float | None = None
+        self._resumed = asyncio.Event()
+        self._resumed.set()
         self._wake = asyncio.Event()
         self._flush_task: asyncio.Task[None] | None = None
         self.segments: list[PlaybackSegment] = []
@@ -209,6 +215,7 @@ class RecordingAudioOutput(io.AudioOutput):
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         if self._flush_task and not self._flush_task.done():
             await self._flush_task  # the previous segment is still playing out
+        await self._resumed.wait()  # a paused output takes nothing more, like a room's
         await super().capture_frame(frame)
 
         now = self._timeline.now()
@@ -217,6 +224,7 @@ class RecordingAudioOutput(io.AudioOutput):
             self._segment = PlaybackSegment(started_at=start)
             self.segments.append(self._segment)
             self._interrupted = False
+            self._cut = None
             self.on_playback_started(created_at=time.time())
         self._segment.frames.append((start, frame))
         self._pushed += frame.duration
@@ -235,19 +243,44 @@ class RecordingAudioOutput(io.AudioOutput):
             self._flush_task.cancel()
         self._flush_task = asyncio.create_task(self._wait_for_playout(self._segment))
 
+    def pause(self) -> None:
+        super().pause()
+        if self._paused_at is None:
+            self._paused_at = self._timeline.now()
+            self._resumed.clear()
+            self._wake.set()
+
+    def resume(self) -> None:
+        super().resume()
+        if self._paused_at is None:
+            return
+        now = self._timeline.now()
+        held = now - self._paused_at
+        if self._segment is not None:
+            # what had not started playing at the pause starts that much later
+            self._segment.frames = [
+                (t + held if t >= self._paused_at else t, f) for t, f in self._segment.frames
+            ]
+        if self._play_until > self._paused_at:
+            self._play_until += held
+        self._paused_at = None
+        self._resumed.set()
+        self._wake.set()
+
     def clear_buffer(self) -> None:
         segment = self._segment
         if segment is None:
             return
-        now = self._timeline.now()
-        # audio that had not started playing never reached the caller's ear
-        segment.frames = [(t, f) for t, f in segment.frames if t < now]
-        self._play_until = min(self._play_until, now)
+        # audio that had not started playing (or was held by a pause) never reached the ear
+        cut = self._timeline.now() if self._paused_at is None else self._paused_at
+        segment.frames = [(t, f) for t, f in segment.frames if t < cut]
+        self._play_until = min(self._play_until, cut)
+        self._cut = cut
         self._interrupted = True
         self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
-        """Sleep, but wake early on ``clear_buffer``."""
+        """Sleep, but wake early on ``clear_buffer``, ``pause`` and ``resume``."""
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), seconds)
@@ -256,19 +289,23 @@ class RecordingAudioOutput(io.AudioOutput):
 
     async def _wait_for_playout(self, segment: PlaybackSegment) -> None:
         while not self._interrupted:
+            if self._paused_at is not None:
+                await self._sleep(60.0)  # until resumed or cleared
+                continue
             remaining = self._play_until - self._timeline.now()
             if remaining <= 0:
                 break
             await self._sleep(remaining)
 
         played = self._pushed
-        if self._interrupted:
-            played = min(max(0.0, self._timeline.now() - segment.started_at), self._pushed)
+        if self._interrupted and self._cut is not None:
+            played = min(_played_before(segment.frames, self._cut), self._pushed)
         segment.duration = played
         segment.interrupted = self._interrupted
         self._segment = None
         self._pushed = 0.0
         self._interrupted = False
+        self._cut = None
         self.on_playback_finished(playback_position=played, interrupted=segment.interrupted)
 
     async def aclose(self) -> None:
@@ -280,6 +317,12 @@ class RecordingAudioOutput(io.AudioOutput):
         ``origin``, ``length`` samples long (at least as long as the audio)."""
         played = [item for segment in self.segments for item in segment.frames]
         return place_frames(played, origin, length, self.sample_rate or SAMPLE_RATE)
+
+
+def _played_before(frames: list[tuple[float, rtc.AudioFrame]], cut: float) -> float:
+    """Seconds of ``frames`` (each with the timeline second it started) played before
+    ``cut``: a pause leaves a gap between frames, which does not count."""
+    return sum(min(max(cut - t, 0.0), f.duration) for t, f in frames)
 
 
 def place_frames(
