@@ -43,6 +43,7 @@ class Recording:
         min_silence: float,
         join_pauses: float = 0.0,
         realtime: bool = False,
+        tail: float = 1.5,
     ) -> None:
         vad = silero.VAD.load(min_silence_duration=min_silence)
         adapter = EarlyDecodeAdapter(
@@ -53,7 +54,7 @@ class Recording:
         silence = rtc.AudioFrame.create(first.sample_rate, 1, first.samples_per_channel)
 
         async def feed() -> None:
-            for frame in [*frames, *[silence] * 75]:  # then 1.5 s of silence
+            for frame in [*frames, *[silence] * round(tail / silence.duration)]:
                 stream.push_frame(frame)
                 # let the VAD keep up, as in a live call (or pace it like one: a decode
                 # then takes its real share of the caller's silence)
@@ -115,9 +116,14 @@ def exact_pause(seconds: float) -> list[rtc.AudioFrame]:
 async def test_a_pause_longer_than_the_vads_silence_is_joined_not_a_second_turn() -> None:
     """The VAD ends speech at 0.3 s of silence; a 0.45 s pause inside the sentence still
     gives one transcript of the whole sentence, and livekit gets a preflight of it first
-    (to start its reply on) before the final."""
+    (to start its reply on) before the final.
+
+    The hold is 2 s here, not the production 0.6 s: the preflight is the guess decoded
+    inside the hold, and on a loaded machine Whisper took up to 2 s (then the final comes
+    with no preflight, which is right, but proves nothing). The production setting is
+    checked end to end in ``test_turns``."""
     rec = Recording()
-    await rec.run(exact_pause(0.45), min_silence=0.3, join_pauses=0.55, realtime=True)
+    await rec.run(exact_pause(0.45), min_silence=0.3, join_pauses=2.0, realtime=True, tail=2.5)
 
     finals = rec.finals()
     assert len(finals) == 1, finals
