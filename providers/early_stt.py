@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,15 +97,9 @@ class _EarlyDecodeStream(stt.StreamAdapterWrapper):
         self._after_silence = after_silence
         self._join_pauses = join_pauses
 
-    def _preflight_if(
-        self, current: Callable[[asyncio.Task[stt.SpeechEvent]], bool]
-    ) -> Callable[[asyncio.Task[stt.SpeechEvent]], None]:
-        """A guess is ready before the utterance is over: livekit starts its preemptive
-        reply on it (LLM and TTS), kept if the final transcript says the same. Only the
-        current guess counts (``current``): a superseded one is stale."""
-        return lambda task: self._preflight(task) if current(task) else None
-
     def _preflight(self, task: asyncio.Task[stt.SpeechEvent]) -> None:
+        """A guess is ready before the utterance is over: livekit starts its preemptive
+        reply on it (LLM and TTS), kept if the final transcript says the same."""
         if task.cancelled() or task.exception() is not None:
             return
         alternatives = task.result().alternatives
@@ -117,7 +110,7 @@ class _EarlyDecodeStream(stt.StreamAdapterWrapper):
                 )
             )
 
-    async def _finish(self, result: stt.SpeechEvent, speech_end: float) -> None:
+    def _finish(self, result: stt.SpeechEvent, speech_end: float) -> None:
         """The utterance is over: end of speech, then its transcript (if it has words)."""
         self._event_ch.send_nowait(
             stt.SpeechEvent(stt.SpeechEventType.END_OF_SPEECH, speech_end_time=speech_end)
@@ -157,7 +150,8 @@ class _EarlyDecodeStream(stt.StreamAdapterWrapper):
 
             def start_decode() -> asyncio.Task[stt.SpeechEvent]:
                 task = asyncio.create_task(self._decode(list(utterance)))
-                task.add_done_callback(self._preflight_if(lambda t: t is early))
+                # only the current guess counts: a superseded one is stale
+                task.add_done_callback(lambda t: self._preflight(t) if t is early else None)
                 return task
 
             try:
@@ -193,7 +187,7 @@ class _EarlyDecodeStream(stt.StreamAdapterWrapper):
                     if held and event.raw_accumulated_silence >= self._join_pauses:
                         held, task, early = False, early, None
                         assert task is not None
-                        await self._finish(await task, speech_end)
+                        self._finish(await task, speech_end)
             finally:
                 if early is not None:
                     early.cancel()

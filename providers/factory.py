@@ -164,7 +164,7 @@ def build_chains(
     health: HealthRegistry | None = None,
     failover: FailoverSettings | None = None,
     early_decode: float | None = None,
-    join_pauses: float | None = None,
+    join_pauses: float = DEFAULT_JOIN_PAUSES,
 ) -> Chains:
     """The three chains of one call. ``vad`` drives non-streaming STTs, which start
     decoding after ``early_decode`` seconds of silence (``STT_EARLY_DECODE``; 0: at the
@@ -173,8 +173,6 @@ def build_chains(
     failover = failover or FailoverSettings.from_env()
     if early_decode is None:
         early_decode = env_float(os.environ, "STT_EARLY_DECODE", DEFAULT_EARLY_DECODE)
-    if join_pauses is None:
-        join_pauses = env_float(os.environ, "MID_SENTENCE_PAUSE", DEFAULT_JOIN_PAUSES)
     skipped: list[str] = []
     stts = _build_kind(org, ProviderKind.STT, health, skipped)
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)
