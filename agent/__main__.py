@@ -1,3 +1,3 @@
-from .cli import main
+from agent.cli import main
 
 main()

@@ -5,21 +5,10 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import warnings
-from urllib.parse import urlparse
 
-LIVEKIT_HINT = """\
-No LiveKit server is reachable at {url}.
-Start one for development and point the worker at it:
-
-    make livekit-server           # once: builds the server from its Go module into .bin/
-    make livekit-dev              # runs it: ws://127.0.0.1:7880, devkey / secret
-    export LIVEKIT_URL=ws://localhost:7880 LIVEKIT_API_KEY=devkey LIVEKIT_API_SECRET=secret
-
-No server at hand? `make demo` (python -m agent simulate) runs a whole call without one.
-"""
+from agent.livekit_server import LIVEKIT_HINT, livekit_reachable
 
 _NEEDS_SERVER = {"dev", "start", "connect"}
 
@@ -42,19 +31,6 @@ livekit's commands (its CLI):
 """
 
 
-def livekit_reachable(url: str, timeout: float = 2.0) -> bool:
-    parsed = urlparse(url)
-    if not parsed.hostname:
-        return False
-    secure = parsed.scheme in ("wss", "https")
-    port = parsed.port or (443 if secure else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else ""
@@ -65,23 +41,23 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         raise SystemExit(0 if command else 2)
     if command == "providers":
-        from .providers_cmd import main as providers_main
+        from agent.tools.providers_cmd import main as providers_main
 
         raise SystemExit(providers_main(args[1:]))
     if command == "simulate":
-        from .simulate import main as simulate_main
+        from agent.tools.simulate import main as simulate_main
 
         raise SystemExit(simulate_main(args[1:]))
     if command == "call":
-        from .caller import main as call_main
+        from agent.tools.room_call import main as call_main
 
         raise SystemExit(call_main(args[1:]))
     if command == "status":
-        from .status import main as status_main
+        from agent.worker.status import main as status_main
 
         raise SystemExit(status_main(args[1:]))
     if command == "usage":
-        from .usage.command import main as usage_main
+        from agent.tools.usage_cmd import main as usage_main
 
         raise SystemExit(usage_main(args[1:]))
 
@@ -96,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from livekit.agents import cli
 
-    from .worker import build_server
+    from agent.worker.server import build_server
 
     sys.argv = [sys.argv[0], *args]
     with warnings.catch_warnings():

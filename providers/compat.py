@@ -40,7 +40,7 @@ a sentence a failed provider already spoke, so the next one says only the rest."
 
 ATTRIBUTE_AGENT_STATE: str = _types.ATTRIBUTE_AGENT_STATE
 """The participant attribute in which a livekit agent publishes its state (listening,
-thinking, speaking); our test caller (``agent.caller``) waits on it. Wire protocol, not
+thinking, speaking); our test caller (``agent.tools.room_call``) waits on it. Wire protocol, not
 re-exported by ``livekit.agents``."""
 
 ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID: str = _types.ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID

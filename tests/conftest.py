@@ -33,7 +33,7 @@ def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _own_usage_spool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Each test spools usage records in its own directory, with a fresh sender."""
-    from agent.usage import reset_usage
+    from agent.worker.usage import reset_usage
 
     monkeypatch.setenv("USAGE_SPOOL_DIR", str(tmp_path / "usage-spool"))
     reset_usage()
@@ -44,6 +44,6 @@ def _own_usage_spool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
 @pytest.fixture(autouse=True)
 def _fresh_provider_health() -> None:
     """Breakers are worker-wide by design; one test's outage must not leak into the next."""
-    from providers.health import get_health
+    from providers.chains.health import get_health
 
     get_health().reset()

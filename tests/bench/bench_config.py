@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from providers.loader import ProviderLoader
-from providers.settings import LoaderSettings
-from tests.servers.backend import BackendServer, provider_entry
+from providers.config.loader import ProviderLoader
+from providers.config.settings import LoaderSettings
+from tests.standins.backend import BackendServer, provider_entry
 
 ORG = "bench-org"
 PAYLOAD = {

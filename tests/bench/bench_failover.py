@@ -23,17 +23,17 @@ from livekit.agents import llm, stt, tts
 from livekit.agents.utils import http_context
 from pydantic import SecretStr
 
-from agent.prewarm import shared_vad
-from providers.factory import build_chains, build_provider
-from providers.health import HealthRegistry
-from providers.types import OrgProviders, ProviderConfig, ProviderKind
-from tests.audio import speech_frames
+from agent.worker.prewarm import shared_vad
+from providers.chains.build import build_chains, build_provider
+from providers.chains.health import HealthRegistry
+from providers.config.types import OrgProviders, ProviderConfig, ProviderKind
+from tests.providers.chains.test_failover import TEXT, answer, first_final, synthesize
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.deepgram import DeepgramStandin
 from tests.standins.elevenlabs import ElevenLabsStandin
 from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
-from tests.test_failover import TEXT, answer, first_final, synthesize
+from tests.support.audio import speech_frames
 
 RUNS = 3
 """Runs per case; the figures are their medians."""

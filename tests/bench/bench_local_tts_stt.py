@@ -17,8 +17,8 @@ from livekit import rtc
 from livekit.agents import APIConnectOptions
 
 from plugins import piper_tts, whisper_stt
-from tests.audio import synthesize_timed
-from tests.servers.piper_server import run_piper_server
+from tests.standins.piper_server import run_piper_server
+from tests.support.audio import synthesize_timed
 
 ONE_SENTENCE = "Thanks for calling, how can I help you today?"
 LONG_REPLY = (

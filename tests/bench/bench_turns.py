@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.transcript import CallResult
+from agent.tools.dialogue import CallResult
 from tests.bench.bench_voice import LIVEKIT_DEFAULTS, LOCAL_ENV, _p95, _row, env_overrides
-from tests.corpus import CORPUS, DEMO_FAQ, Utterance, answered, available_voices, speak
+from tests.support.corpus import CORPUS, DEMO_FAQ, Utterance, answered, available_voices, speak
 
 TARGET_MEDIAN_S = 0.8
 TARGET_P95_S = 1.2
@@ -78,10 +78,10 @@ def outcomes(result: CallResult, corpus: tuple[Utterance, ...]) -> list[Outcome]
 
 
 async def _call(env: dict[str, str], voice: str, output: Path) -> list[Outcome]:
-    from agent.prewarm import shared_vad
-    from agent.simulate import simulate_call
-    from providers.loader import ProviderLoader
-    from providers.settings import LoaderSettings
+    from agent.tools.simulate import simulate_call
+    from agent.worker.prewarm import shared_vad
+    from providers.config.loader import ProviderLoader
+    from providers.config.settings import LoaderSettings
 
     frames = [await asyncio.to_thread(speak, u, voice) for u in CORPUS]
     # every mode's variables are set (ours: empty), so a shell's own cannot leak into one

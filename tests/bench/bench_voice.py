@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agent.prewarm import shared_vad
-from agent.simulate import simulate_call
-from agent.transcript import CallResult, say
-from providers.loader import ProviderLoader
-from providers.settings import LoaderSettings
+from agent.tools.dialogue import CallResult, say
+from agent.tools.simulate import simulate_call
+from agent.worker.prewarm import shared_vad
+from providers.config.loader import ProviderLoader
+from providers.config.settings import LoaderSettings
 
 TARGET_MEDIAN_S = 0.8  # SPEC §9: caller stops speaking → agent audio starts
 TARGET_P95_S = 1.2

@@ -12,7 +12,7 @@ import time
 
 from livekit import rtc
 
-from tests.audio import piper_speech
+from tests.support.audio import piper_speech
 
 
 def _model_path() -> str:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from livekit import rtc
 
-from agent.caller import CallOptions, place_call
-from agent.transcript import CallResult, say
+from agent.tools.dialogue import CallResult, say
+from agent.tools.room_call import CallOptions, place_call
 from tests.e2e.rig import (
     API_KEY,
     API_SECRET,
@@ -28,7 +28,7 @@ from tests.e2e.rig import (
     Worker,
     Workers,
 )
-from tests.servers.backend import BackendServer, org_payload, provider_entry
+from tests.standins.backend import BackendServer, org_payload, provider_entry
 
 AGENT = "e2e-agent"
 CALL_TIMEOUT = 90.0

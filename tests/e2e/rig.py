@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.servers import HOST, free_port
+from tests.support.net import HOST, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_BIN = Path(os.environ.get("LIVEKIT_SERVER_BIN", ROOT / ".bin" / "livekit-server"))

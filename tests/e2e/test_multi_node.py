@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import FAQS, backend_env, call
 from tests.e2e.rig import LiveKitServer, RedisServer, Workers, wait_until
-from tests.servers.backend import BackendServer
+from tests.standins.backend import BackendServer
 
 AGENT = "e2e-multi"
 QUESTION = "What are your opening hours?"

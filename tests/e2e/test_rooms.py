@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from agent.caller import CallFailed
-from agent.transcript import CallResult
-from tests.audio import read_stereo, transcribe, word_error_rate, words
+from agent.tools.dialogue import CallResult
+from agent.tools.room_call import CallFailed
 from tests.e2e.conftest import AGENT, FAQS, GREETINGS, backend_env, call, local_org
 from tests.e2e.rig import (
     API_KEY,
@@ -28,10 +27,11 @@ from tests.e2e.rig import (
     Workers,
     wait_until,
 )
-from tests.servers.backend import BackendServer, provider_entry
+from tests.standins.backend import BackendServer, provider_entry
 from tests.standins.elevenlabs import ElevenLabsStandin
 from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
+from tests.support.audio import read_stereo, transcribe, word_error_rate, words
 
 QUESTION = "What are your opening hours?"
 

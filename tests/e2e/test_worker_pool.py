@@ -8,11 +8,11 @@ import signal
 import uuid
 from pathlib import Path
 
-from agent.caller import CallFailed
-from agent.transcript import CallResult
+from agent.tools.dialogue import CallResult
+from agent.tools.room_call import CallFailed
 from tests.e2e.conftest import FAQS, backend_env, call
 from tests.e2e.rig import LiveKitServer, Worker, Workers, wait_until
-from tests.servers.backend import BackendServer
+from tests.standins.backend import BackendServer
 
 POOL = "e2e-pool"
 QUESTION = "What are your opening hours?"

@@ -1,4 +1,6 @@
-"""Provider-API stand-in servers for tests.
+"""Stand-in servers for tests, all on 127.0.0.1: the platform backend (``backend``), Piper's
+and vosk-server's own protocols (``piper_server``, ``vosk_server``), and the cloud
+provider APIs below.
 
 Each stand-in is an aiohttp server on 127.0.0.1 (ephemeral port) that speaks one
 provider's wire format closely enough for the real livekit plugin classes to talk to it,

@@ -1,0 +1,165 @@
+"""``python -m agent providers [--org ID] [--json] [--check]``: what chains a call of this
+org would get, where the config came from, and (``--check``) whether each provider works."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from agent.log import MASK, SECRET_LIKE, setup_logging
+from agent.worker.org import check_org_id
+from providers.catalogue.probe import ProbeResult, probe_all
+from providers.catalogue.registry import OFFLINE_LLM, offline_last
+from providers.chains import routing as strategy
+from providers.chains.health import HealthKeys, HealthRegistry
+from providers.config.loader import ProviderLoader
+from providers.config.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
+from providers.errors import ProviderError
+
+
+def redact(options: Any) -> dict[str, Any]:
+    """Options as printed: a key-looking option someone put in ``config`` is hidden too."""
+    return {k: MASK if SECRET_LIKE.search(k) else v for k, v in dict(options).items()}
+
+
+def _entry(
+    config: ProviderConfig, result: ProbeResult | None, health: HealthRegistry
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "provider": config.provider,
+        "priority": config.priority,
+        "options": redact(config.options),
+    }
+    if result is not None:
+        entry["check"] = {"ok": result.ok, "detail": result.detail}
+        # a config that cannot be built (missing key, bad option) is no verdict on the
+        # provider's health: no breaker is involved
+        config_problem = not result.ok and result.error is None
+        entry["breaker"] = None if config_problem else health.state_of(HealthKeys.of(config)).value
+    return entry
+
+
+def _with_offline(org: OrgProviders) -> OrgProviders:
+    """The LLM chain as the factory builds it (``registry.offline_last``)."""
+    return org.model_copy(update={"llm": offline_last(org.llm)})
+
+
+def report(
+    org: OrgProviders,
+    results: list[ProbeResult] | None,
+    health: HealthRegistry,
+    routing: strategy.Routing | None = None,
+    dropped: list[strategy.Dropped] | None = None,
+) -> dict[str, Any]:
+    by_config = {id(r.config): r for r in results or []}
+    routing = routing or strategy.Routing(Strategy.PRIORITY)
+    out: dict[str, Any] = {
+        "organizationId": org.organization_id,
+        "source": org.source.value,
+        "version": org.version,
+        "strategy": routing.strategy.value,
+        "overBudget": routing.over_budget,
+    }
+    for kind in ProviderKind:
+        out[kind.value] = [_entry(c, by_config.get(id(c)), health) for c in org.chain(kind)]
+    out["dropped"] = [
+        {"kind": d.config.kind.value, "provider": d.config.provider, "reason": d.reason}
+        for d in dropped or []
+    ]
+    return out
+
+
+def down_kinds(org: OrgProviders, results: list[ProbeResult]) -> list[str]:
+    """Kinds with no working provider. When real LLMs are configured and all fail, the LLM
+    kind is down even though the offline responder works: it keeps a caller from silence,
+    but it is not a language model."""
+    ok = {id(r.config) for r in results if r.ok}
+    down = []
+    for kind in ProviderKind:
+        chain = org.chain(kind)
+        real = [c for c in chain if c.provider != OFFLINE_LLM] or list(chain)
+        if not any(id(c) in ok for c in real):
+            down.append(kind.value)
+    return down
+
+
+def _print_text(data: dict[str, Any]) -> None:
+    print(f"organization: {data['organizationId'] or '(none: environment config)'}")
+    print(f"source:       {data['source']}   version: {data['version'] or '-'}")
+    budget = "  (monthly budget spent: routing by cost)" if data["overBudget"] else ""
+    print(f"strategy:     {data['strategy']}{budget}")
+    for kind in ProviderKind:
+        print(f"{kind.value.upper()}:")
+        for i, e in enumerate(data[kind.value], 1):
+            opts = ", ".join(f"{k}={v}" for k, v in e["options"].items()) or "defaults"
+            line = f"  {i}. {e['provider']:<18} priority {e['priority']:<5} {opts}"
+            if "check" in e:
+                line += f"\n     {_check_line(e)}"
+            print(line)
+    for d in data["dropped"]:
+        print(f"left out: {d['kind']} {d['provider']}: {d['reason']}")
+
+
+def _check_line(entry: dict[str, Any]) -> str:
+    """What the probe found, first; the breaker only where a failure involves it."""
+    check, breaker = entry["check"], entry["breaker"]
+    if check["ok"]:
+        return f"[ok]   {check['detail']}"
+    if breaker is None:
+        return f"[FAIL] cannot be built: {check['detail']}"
+    return (
+        f"[FAIL] {check['detail']}; breaker {breaker}: in a worker, calls would skip it "
+        "until one tries it again after PROVIDER_COOLDOWN"
+    )
+
+
+async def _run(args: argparse.Namespace) -> int:
+    loader = ProviderLoader()
+    health = HealthRegistry()  # this process's breakers: what the probes just found
+    try:
+        loaded = await loader.load(args.org, providers_version=None)
+        routing = strategy.Routing.of(loaded)
+        arranged, dropped = strategy.apply(loaded, routing.strategy)
+        org = _with_offline(arranged)
+        results = await probe_all(org, health) if args.check else None
+    except ProviderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        await loader.aclose()
+    data = report(org, results, health, routing, dropped)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print_text(data)
+    if results is not None and (down := down_kinds(org, results)):
+        print(f"no working provider for: {', '.join(down)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent providers", description=__doc__)
+    parser.add_argument(
+        "--org",
+        default=os.environ.get("DEFAULT_ORGANIZATION_ID"),
+        help="organization id (default: DEFAULT_ORGANIZATION_ID; none = environment config)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--check", action="store_true", help="probe every provider")
+    args = parser.parse_args(argv)
+    if args.org:
+        try:
+            source = (
+                "--org" if any(a.startswith("--org") for a in argv) else "DEFAULT_ORGANIZATION_ID"
+            )
+            check_org_id(args.org, source)
+        except ValueError as e:
+            print(f"providers: {e}", file=sys.stderr)
+            return 2
+    setup_logging()
+    return asyncio.run(_run(args))

@@ -1,0 +1,358 @@
+"""``python -m agent simulate``: a whole call with no LiveKit server and no API key.
+
+Caller audio comes from a WAV file or from ``--say`` sentences spoken by Piper; it goes
+through the same code a room job runs (``prepare_call`` under livekit's
+``fake_job_context``, then ``Call.start``) with file-based audio I/O (``agent.tools.audio_files``).
+The agent's audio is written next to the caller's in one stereo WAV, and a transcript with
+the providers that served and per-turn latencies is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.resources
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from livekit import rtc
+from livekit.agents import AgentStateChangedEvent, ConversationItemAddedEvent, llm
+from livekit.agents.metrics import LLMMetrics, STTMetrics, TTSMetrics
+from livekit.agents.testing import fake_job_context
+from livekit.agents.utils import http_context
+from livekit.agents.voice import TranscriptSynchronizer
+
+from agent.log import logger
+from agent.tools.audio_files import (
+    SAMPLE_RATE,
+    CallerAudioInput,
+    CallerTurn,
+    PlaybackSegment,
+    RecordingAudioOutput,
+    Timeline,
+    load_wav,
+    write_stereo_wav,
+)
+from agent.tools.dialogue import (
+    CALLER_PAUSE,
+    SILENCE_GAP,
+    TURN_TIMEOUT,
+    CallResult,
+    Turn,
+    answered_since,
+    format_transcript,
+    job_metadata,
+    say,
+    setup_logging,
+    wait_for_change,
+)
+from agent.worker.call import Call, prepare_call
+from agent.worker.usage import get_usage
+from providers.config.loader import ProviderLoader, get_loader
+from providers.config.types import ProviderKind
+from providers.errors import ProviderError
+
+DEFAULT_OUTPUT = Path("out/call.wav")
+DEFAULT_TIMEOUT = 120.0
+
+DEMO_GREETING = "Hello, thanks for calling Harbor Clinic. How can I help you?"
+"""The demo clinic's greeting, as ``.env.local-testing`` sets it."""
+PERSONA_VARS = ("AGENT_GREETING", "AGENT_FAQ_FILE", "AGENT_INSTRUCTIONS")
+DEMO_PERSONA_NOTE = (
+    "simulate: no persona configured (AGENT_GREETING, AGENT_FAQ_FILE, AGENT_INSTRUCTIONS, "
+    "AICO_BACKEND_URL): the demo clinic answers ({faq}). Set those for your own; a worker "
+    "never falls back to the demo."
+)
+
+USAGE_KEPT_HINT = (
+    "simulate: the backend did not store this call's usage record yet; it is kept in "
+    "{path} and sent by a running worker or `python -m agent usage --flush`."
+)
+
+_KINDS = {"stt": ProviderKind.STT, "llm": ProviderKind.LLM, "tts": ProviderKind.TTS}
+
+
+class _Observer:
+    """Follows the session: agent state, transcript items, which provider served."""
+
+    def __init__(self, call: Call, timeline: Timeline) -> None:
+        self._call = call
+        self._timeline = timeline
+        self._wall0 = time.time() - timeline.now()
+        self.state = "initializing"
+        self.spoke_at: list[float] = []  # timeline seconds the agent started speaking
+        self.items: list[tuple[float, llm.ChatMessage]] = []
+        self.changed = asyncio.Event()
+        self.served = {k: names[0] for k, names in self._chain_names().items() if names}
+        self.item_providers: list[dict[str, str]] = []
+        self._labels = call.chains.labels
+
+        session = call.session
+        session.on("agent_state_changed", self._on_state)
+        session.on("conversation_item_added", self._on_item)
+        for component in (call.chains.stt, call.chains.llm, call.chains.tts):
+            component.on("metrics_collected", self._on_metrics)
+
+    def _chain_names(self) -> dict[str, list[str]]:
+        return {k: list(self._call.chains.providers.get(kind, [])) for k, kind in _KINDS.items()}
+
+    def to_timeline(self, wall: float) -> float:
+        return wall - self._wall0
+
+    def _on_state(self, ev: AgentStateChangedEvent) -> None:
+        self.state = ev.new_state
+        if ev.new_state == "speaking":
+            self.spoke_at.append(self._timeline.now())
+        self.changed.set()
+
+    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
+        if isinstance(ev.item, llm.ChatMessage) and ev.item.role in ("user", "assistant"):
+            self.items.append((self._timeline.now(), ev.item))
+            # a caller's turn is the STT's work alone; the LLM and TTS serve the replies
+            user = ev.item.role == "user"
+            self.item_providers.append(
+                {k: v for k, v in self.served.items() if k == "stt" or not user}
+            )
+            self.changed.set()
+
+    def _on_metrics(self, metrics: Any) -> None:
+        kinds: dict[type, str] = {STTMetrics: "stt", LLMMetrics: "llm", TTSMetrics: "tts"}
+        kind = kinds.get(type(metrics))
+        name = self._labels.get(getattr(metrics, "label", ""))
+        if kind and name:
+            self.served[kind] = name
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        return await wait_for_change(self.changed, predicate, timeout)
+
+    def answered_since(self, t: float) -> bool:
+        return answered_since(self.state, self.spoke_at, t)
+
+
+async def simulate_call(
+    *,
+    job_metadata: str,
+    caller_audio: list[rtc.AudioFrame],
+    output: Path = DEFAULT_OUTPUT,
+    loader: ProviderLoader | None = None,
+    wait_for_agent: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    turn_timeout: float = TURN_TIMEOUT,
+    barge_in: float | None = None,
+) -> CallResult:
+    """Run one call through ``prepare_call``/``Call.start`` with file-based audio I/O.
+
+    ``caller_audio`` holds one frame per caller turn (any rate). With ``wait_for_agent``
+    the caller speaks again only once the agent answered (bounded by ``turn_timeout``),
+    else after ``SILENCE_GAP`` seconds. With ``barge_in`` the caller speaks again that many
+    seconds after the agent started answering, cutting it short. Raises ``ProviderError``
+    for a config error.
+    """
+    # A job gets a shared aiohttp session from livekit's job runner (``http_session()``,
+    # used by the Deepgram, ElevenLabs and Cartesia plugins); livekit's fake job does not
+    # set one up, so without this those providers would fail here and nowhere else. The
+    # call id is its own: it is the usage record's idempotency key.
+    async with http_context.open():
+        with fake_job_context(job_metadata=job_metadata, job_id=f"sim-{uuid.uuid4()}") as ctx:
+            call = await prepare_call(ctx, loader=loader)
+
+            timeline = Timeline()
+            observer = _Observer(call, timeline)
+            greeting = bool(call.org.agent.greeting)
+            caller_turns: list[CallerTurn] = []
+
+            async def before_turn(index: int) -> None:
+                since = caller_turns[index - 1].speech_end if index else 0.0
+                if barge_in is not None and index:
+                    if not await observer.wait(
+                        lambda: any(s > since for s in observer.spoke_at), turn_timeout
+                    ):
+                        logger.warning("agent did not start answering", extra={"turn": index})
+                    await asyncio.sleep(barge_in)
+                elif wait_for_agent and (index or greeting):
+                    if not await observer.wait(
+                        lambda: observer.answered_since(since), turn_timeout
+                    ):
+                        logger.warning("agent did not answer in time", extra={"turn": index})
+                    await asyncio.sleep(CALLER_PAUSE)
+                else:
+                    await asyncio.sleep(SILENCE_GAP if index else CALLER_PAUSE)
+
+            audio_in = CallerAudioInput(caller_audio, timeline=timeline, before_turn=before_turn)
+            caller_turns = audio_in.turns
+            audio_out = RecordingAudioOutput(timeline=timeline)
+            call.session.input.audio = audio_in
+            # text paced by the audio, as in a room: an interrupted reply keeps only what played
+            synced = TranscriptSynchronizer(next_in_chain_audio=audio_out, next_in_chain_text=None)
+            call.session.output.audio = synced.audio_output
+            call.session.output.transcription = synced.text_output
+
+            completed = False
+            try:
+                await call.start()
+
+                async def finished() -> None:
+                    await audio_in.done.wait()
+                    last = caller_turns[-1].speech_end if caller_turns else 0.0
+                    await observer.wait(lambda: observer.answered_since(last), turn_timeout)
+
+                await asyncio.wait_for(finished(), timeout)
+                completed = True
+            except asyncio.TimeoutError:
+                logger.warning("simulated call timed out", extra={"timeout": timeout})
+            finally:
+                await call.session.aclose()
+                await audio_in.aclose()
+                await audio_out.aclose()
+                record = await call.finish()
+
+    left = audio_in.recording()
+    right = audio_out.recording(len(left), origin=audio_in.start)
+    write_stereo_wav(output, left, right, SAMPLE_RATE)
+
+    return CallResult(
+        organization_id=call.org.organization_id,
+        turns=_turns(observer, caller_turns, audio_out.segments),
+        output=output,
+        chains=observer._chain_names(),
+        caller_turns=list(caller_turns),
+        segments=list(audio_out.segments),
+        completed=completed,
+        usage=record.to_json(),
+    )
+
+
+def _turns(
+    observer: _Observer, caller_turns: list[CallerTurn], segments: list[PlaybackSegment]
+) -> list[Turn]:
+    turns: list[Turn] = []
+    answered: set[int] = set()
+    starts = sorted(s.started_at for s in segments)
+    for (added_at, item), providers in zip(observer.items, observer.item_providers, strict=True):
+        metrics: dict[str, Any] = dict(item.metrics or {})
+        at = added_at
+        if "started_speaking_at" in metrics:
+            at = observer.to_timeline(float(metrics["started_speaking_at"]))
+        latency: dict[str, float] = {}
+        # livekit records the LLM's metadata on every reply it generated; ``say`` (the
+        # greeting) has none: name the TTS only, no LLM or STT took part
+        scripted = item.role == "assistant" and not {"llm_metadata", "llm_node_ttft"} & set(metrics)
+        if scripted:
+            providers = {k: v for k, v in providers.items() if k == "tts"}
+        if item.role == "user":
+            for ours, theirs in (
+                ("stt_final", "transcription_delay"),
+                ("end_of_turn", "end_of_turn_delay"),
+            ):
+                if theirs in metrics:
+                    latency[ours] = round(float(metrics[theirs]), 3)
+        else:
+            # the caller turn this reply answers: the last one that ended before it
+            before = [c for c in caller_turns if c.speech_end <= at + 0.05]
+            if before and before[-1].index not in answered:
+                caller = before[-1]
+                answered.add(caller.index)
+                first = next((s for s in starts if s >= caller.speech_end), None)
+                if first is not None:
+                    latency["voice_to_voice"] = round(first - caller.speech_end, 3)
+            for ours, theirs in (
+                ("e2e", "e2e_latency"),
+                ("llm_ttft", "llm_node_ttft"),
+                ("tts_ttfb", "tts_node_ttfb"),
+            ):
+                if theirs in metrics:
+                    latency[ours] = round(float(metrics[theirs]), 3)
+        turns.append(
+            Turn(
+                role=item.role,
+                text=item.text_content or "",
+                providers=providers,
+                latency=latency,
+                at=round(at, 3),
+                interrupted=item.interrupted,
+                scripted=scripted,
+            )
+        )
+    return turns
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m agent simulate", description=__doc__)
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--org", help="organization id (dispatch metadata organizationId)")
+    who.add_argument("--metadata", help="raw job metadata JSON, as a dispatch would send")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--input", type=Path, help="caller audio: a WAV file (one turn)")
+    src.add_argument("--say", action="append", help="a caller turn spoken by Piper (repeat)")
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="stereo WAV to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds, whole call")
+    p.add_argument("--no-wait", action="store_true", help="fixed gaps, not waiting for the agent")
+    p.add_argument("-v", "--verbose", action="store_true", help="info logs to stderr")
+    return p
+
+
+async def _run(args: argparse.Namespace) -> CallResult:
+    metadata = job_metadata(args)
+    caller = [await load_wav(args.input)] if args.input else await say(args.say)
+    loader = get_loader()
+    try:
+        result = await simulate_call(
+            job_metadata=metadata,
+            caller_audio=caller,
+            output=args.output,
+            loader=loader,
+            wait_for_agent=not args.no_wait,
+            timeout=args.timeout,
+        )
+    finally:
+        await loader.aclose()
+    usage = get_usage()
+    if await usage.send() == 0 and usage.spool is not None and usage.spool.depth():
+        print(USAGE_KEPT_HINT.format(path=usage.spool.path), file=sys.stderr)
+    return result
+
+
+def demo_persona_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The demo clinic (``.env.local-testing``'s greeting and ``agent/data/demo_faq.json``)
+    for a simulated call that configures no persona and no backend — else every question
+    would get the fallback line. Only ``simulate`` uses it: a production worker with no
+    persona must not present itself as a demo clinic."""
+    if environ.get("AICO_BACKEND_URL") or any(environ.get(v) for v in PERSONA_VARS):
+        return {}
+    faq = Path(str(importlib.resources.files("agent.data") / "demo_faq.json"))
+    return {"AGENT_GREETING": DEMO_GREETING, "AGENT_FAQ_FILE": str(faq)}
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
+    if demo := demo_persona_env(os.environ):
+        os.environ.update(demo)  # this process is the simulated call's worker
+    try:
+        result = asyncio.run(_run(args))
+    except ProviderError as e:
+        print(f"simulate: {e}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
+        print(f"simulate: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(format_transcript(result))
+    if demo:  # after the call: an error stays one line
+        print(DEMO_PERSONA_NOTE.format(faq=demo["AGENT_FAQ_FILE"]), file=sys.stderr)
+    return 0
+
+
+__all__ = ["CallResult", "Turn", "main", "simulate_call"]

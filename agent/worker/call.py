@@ -1,0 +1,198 @@
+"""One call: resolve the org, load its providers, build the session. The same code runs for
+a room job, a fake job in tests, and ``python -m agent simulate``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, AutoSubscribe, JobContext
+from livekit.agents.types import NOT_GIVEN, NotGivenOr
+
+from agent.log import logger
+from agent.worker import metrics
+from agent.worker.org import OrgRef, resolve_org
+from agent.worker.prewarm import load_models, shared_vad
+from agent.worker.turns import TurnSettings
+from agent.worker.usage import CallRecord, get_usage, usage_lines
+from providers.chains import routing as strategy
+from providers.chains.build import Chains, build_chains
+from providers.chains.health import get_health
+from providers.config.loader import ProviderLoader, get_loader
+from providers.config.types import OrgProviders
+from providers.errors import ProviderError
+
+
+@dataclass
+class Call:
+    ref: OrgRef
+    org: OrgProviders
+    chains: Chains
+    session: AgentSession[None]
+    agent: Agent
+    call_id: str
+    routing: strategy.Routing
+    room: str | None = None
+    started_at: float = field(default_factory=time.time)
+    record: CallRecord | None = None
+    """Set by ``finish``."""
+    started: bool = False
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the session has closed (its last metrics are counted by then)."""
+
+    def __post_init__(self) -> None:
+        self.session.on("close", lambda _: self.closed.set())
+
+    async def start(self, *, room: NotGivenOr[rtc.Room] = NOT_GIVEN) -> None:
+        """Start the session (on ``room``, or on whatever I/O was set) and greet."""
+        await self.session.start(agent=self.agent, room=room)
+        self.started = True
+        if self.org.agent.greeting:
+            self.session.say(self.org.agent.greeting)
+
+    async def finish(self) -> CallRecord:
+        """The call is over: price what livekit counted, hand the record to the usage
+        sender (spooled, then sent in the background; this never waits for the backend) and
+        close the call's providers. Idempotent.
+
+        At job shutdown livekit closes the session beside this (shutdown callbacks run
+        together): the record waits, a bounded moment, for that close, so a reply still
+        being spoken is counted."""
+        if self.record is not None:
+            return self.record
+        if self.started and not self.closed.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), SESSION_CLOSE_WAIT)
+        org_id = self.org.organization_id
+        lines = usage_lines(self.session.usage.model_usage, self.chains.configs, org_id=org_id)
+        self.record = CallRecord(
+            call_id=self.call_id,
+            organization_id=org_id,
+            started_at=self.started_at,
+            ended_at=time.time(),
+            config_source=self.org.source.value,
+            config_version=self.org.version,
+            strategy=self.routing.strategy.value,
+            usage=lines,
+            failovers=list(self.chains.failovers.events),
+            room=self.room,
+        )
+        label = metrics.org_label(org_id)
+        for line in lines:
+            for unit, amount in line.units.items():
+                metrics.USAGE_UNITS.labels(label, line.kind, line.provider, unit.metric_label).inc(
+                    amount
+                )
+            metrics.COST_USD.labels(label, line.provider).inc(line.cost_usd)
+        await get_usage().submit(self.record)
+        await self.chains.aclose()
+        return self.record
+
+
+SESSION_CLOSE_WAIT = 5.0
+"""Seconds ``Call.finish`` waits for livekit to close the session before it counts."""
+
+
+async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None) -> Call:
+    ref = resolve_org(
+        ctx.job.metadata, ctx.job.room.metadata, os.environ.get("DEFAULT_ORGANIZATION_ID")
+    )
+    loader = loader or get_loader()
+    loader.on_request = metrics.BACKEND_SECONDS.labels("providers").observe
+    loaded = await loader.load(ref.organization_id, providers_version=ref.providers_version)
+    routing = strategy.Routing.of(loaded)
+    if routing.over_budget:
+        metrics.BUDGET_EXCEEDED.labels(metrics.org_label(loaded.organization_id)).inc()
+        logger.warning(
+            "monthly budget reached, routing this call by cost",
+            extra={
+                "org": loaded.organization_id,
+                "budget_usd": loaded.budget_usd,
+                "spent_usd": loaded.spent_usd,
+            },
+        )
+    org, dropped = strategy.apply(loaded, routing.strategy)
+    for d in dropped:
+        logger.info(
+            "provider left out by the strategy",
+            extra={"org": org.organization_id, "provider": d.config.label, "reason": d.reason},
+        )
+    vad = ctx.proc.userdata.get("vad") or shared_vad()
+    health = get_health()
+    metrics.install(health)
+    turns = TurnSettings.from_env()
+    chains = build_chains(org, vad=vad, health=health, join_pauses=turns.mid_sentence_pause)
+    # this org's local models (usually loaded at prewarm already), off the event loop
+    await asyncio.to_thread(load_models, org, chains.providers)
+    session: AgentSession[None] = AgentSession(
+        stt=chains.stt,
+        llm=chains.llm,
+        tts=chains.tts,
+        vad=vad,
+        turn_handling=turns.turn_handling(
+            pause_floor=0.0 if chains.joins_pauses else turns.mid_sentence_pause
+        ),
+    )
+    logger.info(
+        "call configured",
+        extra={
+            "room": ctx.job.room.name,
+            "org": org.organization_id,
+            "org_from": ref.source,
+            "config_source": org.source.value,
+            "version": org.version,
+            "strategy": routing.strategy.value,
+            **{kind.value: names for kind, names in chains.providers.items()},
+            **turns.describe(),
+        },
+    )
+    metrics.CALLS.labels(metrics.org_label(org.organization_id), org.source.value).inc()
+    metrics.observe_session(session, chains)
+    return Call(
+        ref,
+        org,
+        chains,
+        session,
+        Agent(instructions=org.agent.instructions),
+        call_id=ctx.job.id,
+        routing=routing,
+        room=ctx.job.room.name,
+    )
+
+
+ATTRIBUTE_CALL_ERROR = "voice_agent.error"
+"""Set on the agent participant when the call cannot be configured, just before it leaves,
+so the caller (``python -m agent call``, a client app) can say why instead of waiting."""
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """The room job: what LiveKit dispatches to this worker."""
+    try:
+        call = await prepare_call(ctx)
+    except ProviderError as e:
+        await refuse_call(ctx, str(e))
+        return
+
+    async def finish() -> None:
+        await call.finish()
+
+    ctx.add_shutdown_callback(finish)
+    await call.start(room=ctx.room)
+
+
+async def refuse_call(ctx: JobContext, reason: str) -> None:
+    """End a call that cannot run (unknown org, backend-only with the backend down, an org
+    whose chains cannot be built): log it, tell the room why, leave. The worker goes on
+    taking calls. ``reason`` is a ``ProviderError`` message, which never holds a secret."""
+    logger.error("call refused", extra={"room": ctx.job.room.name, "reason": reason})
+    metrics.REFUSED.inc()
+    try:
+        await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
+        await ctx.room.local_participant.set_attributes({ATTRIBUTE_CALL_ERROR: reason})
+    except Exception as e:  # the room may be gone already; the refusal is logged anyway
+        logger.warning("could not tell the room why the call was refused", extra={"error": e})
+    ctx.shutdown(reason=reason)

@@ -1,0 +1,166 @@
+"""Prometheus metrics, served by livekit's own Prometheus server (``PROMETHEUS_PORT``).
+
+Everything is in prometheus_client's default registry, which livekit's server exports
+(with ``JOB_EXECUTOR=process``, through the multiprocess directory the worker sets up).
+Organization labels are bounded: ``METRICS_ORG_LABEL=off`` drops them (every org is
+``all``); otherwise the first ``METRICS_MAX_ORGS`` organizations this process sees keep
+their id and later ones are counted as ``other``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from providers.chains.failover import Failover, on_failover
+from providers.chains.health import BreakerState, HealthKeys, HealthRegistry, describe_error
+from providers.config.settings import env_bool, env_float
+
+CALLS = Counter("voice_agent_calls", "Calls configured", ["org", "config_source"])
+REFUSED = Counter(
+    "voice_agent_calls_refused",
+    "Calls refused: no usable config (no org label: an unknown org must not take a slot)",
+)
+FAILOVERS = Counter(
+    "voice_agent_failovers",
+    "Provider switches within calls",
+    ["kind", "from_provider", "to_provider", "reason"],
+)
+PROVIDER_ERRORS = Counter(
+    "voice_agent_provider_errors", "Provider failures", ["kind", "provider", "reason"]
+)
+PROVIDER_UP = Gauge(
+    "voice_agent_provider_up",
+    "1 while the provider's breaker is closed, 0 while open (key: endpoint or key hash)",
+    ["kind", "provider", "key"],
+    multiprocess_mode="mostrecent",
+)
+USAGE_UNITS = Counter(
+    "voice_agent_usage_units", "Billed units", ["org", "kind", "provider", "unit"]
+)
+COST_USD = Counter("voice_agent_cost_usd", "Estimated cost", ["org", "provider"])
+BUDGET_EXCEEDED = Counter(
+    "voice_agent_budget_exceeded_calls",
+    "Calls routed by cost because the org's monthly budget is spent",
+    ["org"],
+)
+VOICE_TO_VOICE = Histogram(
+    "voice_agent_voice_to_voice_seconds",
+    "End of caller speech to the agent's first audio (livekit's e2e latency)",
+    buckets=(0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0),
+)
+TTFB = Histogram(
+    "voice_agent_ttfb_seconds",
+    "Time to first token (llm) or first audio (tts)",
+    ["kind", "provider"],
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+)
+BACKEND_SECONDS = Histogram(
+    "voice_agent_backend_request_seconds",
+    "Backend requests: provider configs and usage posts",
+    ["route"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+)
+SPOOL_DEPTH = Gauge(
+    "voice_agent_usage_spool_depth",
+    "Usage records waiting in the spool",
+    multiprocess_mode="mostrecent",
+)
+SPOOL_FULL = Counter("voice_agent_usage_spool_full", "Usage records the full spool could only log")
+
+OTHER = "other"
+ALL = "all"
+
+
+class OrgLabels:
+    """Bounded org label values (see the module docstring)."""
+
+    def __init__(self, *, enabled: bool, limit: int) -> None:
+        self.enabled = enabled
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls) -> OrgLabels:
+        return cls(
+            enabled=env_bool(os.environ, "METRICS_ORG_LABEL", True),
+            limit=int(env_float(os.environ, "METRICS_MAX_ORGS", 100)),
+        )
+
+    def __call__(self, org_id: str | None) -> str:
+        if not self.enabled:
+            return ALL
+        org = org_id or "(none)"
+        with self._lock:
+            if org in self._seen:
+                return org
+            if len(self._seen) < self.limit:
+                self._seen.add(org)
+                return org
+        return OTHER
+
+
+org_label = OrgLabels.from_env()
+
+
+def _on_failover(event: Failover, org_id: str | None) -> None:
+    FAILOVERS.labels(
+        event.kind.value, event.from_provider, event.to_provider or "none", event.reason
+    ).inc()
+
+
+def _on_health(
+    keys: HealthKeys, key: str, state: BreakerState, error: BaseException | None
+) -> None:
+    if error is not None:
+        PROVIDER_ERRORS.labels(keys.kind, keys.provider, describe_error(error)).inc()
+    PROVIDER_UP.labels(keys.kind, keys.provider, key).set(
+        0.0 if state is BreakerState.OPEN else 1.0
+    )
+
+
+_installed: set[int] = set()
+
+
+def install(health: HealthRegistry) -> None:
+    """Feed the failover and breaker metrics from this process's events (idempotent)."""
+    if id(health) in _installed:
+        return
+    _installed.add(id(health))
+    health.subscribe(_on_health)
+    on_failover(_on_failover)
+
+
+def observe_latency(kind: str, provider: str | None, seconds: Any) -> None:
+    if provider and isinstance(seconds, (int, float)) and seconds >= 0:
+        TTFB.labels(kind, provider).observe(float(seconds))
+
+
+def observe_session(session: Any, chains: Any) -> None:
+    """Per-call latency metrics: livekit's e2e latency on each agent reply (from the
+    session's conversation items), and each provider's time to first token / first audio
+    (from the chains' own metrics events; ``chains.labels`` maps a plugin label to its
+    provider name)."""
+    from livekit.agents import llm
+    from livekit.agents.metrics import LLMMetrics, TTSMetrics
+
+    def on_item(ev: Any) -> None:
+        item = ev.item
+        if isinstance(item, llm.ChatMessage) and item.role == "assistant":
+            e2e = (item.metrics or {}).get("e2e_latency")
+            if isinstance(e2e, (int, float)) and e2e >= 0:
+                VOICE_TO_VOICE.observe(float(e2e))
+
+    def on_metrics(m: Any) -> None:
+        if isinstance(m, LLMMetrics):
+            observe_latency("llm", chains.labels.get(m.label), m.ttft)
+        elif isinstance(m, TTSMetrics):
+            observe_latency("tts", chains.labels.get(m.label), m.ttfb)
+
+    session.on("conversation_item_added", on_item)
+    chains.llm.on("metrics_collected", on_metrics)
+    chains.tts.on("metrics_collected", on_metrics)

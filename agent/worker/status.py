@@ -1,0 +1,167 @@
+"""Live provider status: which providers this worker considers healthy right now, and why
+not — the breaker per provider endpoint and per credential (a hash, never the key), with
+its last error class and time.
+
+``GET /status`` on the worker's status server (``STATUS_PORT``, default 8082; livekit's
+own health server on ``AGENT_HTTP_PORT`` cannot take extra routes), and
+``python -m agent status --url http://HOST:8082`` prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from agent.log import logger
+from agent.worker.usage import get_usage
+from providers.chains.health import HealthRegistry, get_health
+
+DEFAULT_PORT = 8082
+STATUS_PATH = "/status"
+
+
+def _iso(t: float) -> str | None:
+    return (
+        dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds") if t else None
+    )
+
+
+def status(health: HealthRegistry | None = None) -> dict[str, Any]:
+    health = health or get_health()
+    usage = get_usage()
+    spool = usage.spool
+    return {
+        "generatedAt": _iso(time.time()),
+        "pid": os.getpid(),
+        "executor": os.environ.get("JOB_EXECUTOR", "thread"),
+        "providers": [
+            {
+                "kind": b.kind,
+                "provider": b.provider,
+                "key": b.key,
+                "state": b.state.value,
+                "up": b.state.value != "open",
+                "lastError": b.reason or None,
+                "lastErrorAt": _iso(b.failed_at),
+                "failures": b.failures,
+                "retryInSeconds": round(b.retry_in, 1),
+            }
+            for b in health.snapshot()
+        ],
+        "usageSpool": {
+            "backend": usage.settings.url is not None,
+            "path": str(spool.path) if spool else None,
+            "pending": spool.depth() if spool else 0,
+        },
+    }
+
+
+class StatusServer:
+    """A small aiohttp server on the worker's event loop."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+
+        async def handle(_: web.Request) -> web.Response:
+            # the spool's depth is a SQLite read: off the worker's event loop
+            return web.json_response(await asyncio.to_thread(status))
+
+        app.router.add_get(STATUS_PATH, handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        logger.info(
+            "status server listening",
+            extra={"url": f"http://{self.host}:{self.port}{STATUS_PATH}", "port": self.port},
+        )
+
+    async def aclose(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def status_port(environ: Any = None) -> int | None:
+    """``STATUS_PORT``: a port, 0 for any free one, ``off`` for none."""
+    env = os.environ if environ is None else environ
+    raw = env.get("STATUS_PORT", "").strip().lower()
+    if raw in ("off", "none", "false"):
+        return None
+    if not raw:
+        return DEFAULT_PORT
+    if not raw.isdigit() or int(raw) > 65535:
+        raise SystemExit(f"STATUS_PORT={raw!r}: a port number, 0 for any free port, or off")
+    return int(raw)
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def _print_text(data: dict[str, Any]) -> None:
+    spool = data.get("usageSpool", {})
+    print(f"worker pid {data.get('pid')}   executor {data.get('executor')}")
+    print(f"usage spool: {spool.get('pending', 0)} pending   {spool.get('path') or '-'}")
+    providers = data.get("providers", [])
+    if not providers:
+        print("providers: none used yet")
+        return
+    print(f"{'KIND':<5} {'PROVIDER':<18} {'STATE':<10} {'FAILS':>5}  LAST ERROR")
+    for p in providers:
+        error = p.get("lastError") or "-"
+        if p.get("lastErrorAt"):
+            error += f" at {p['lastErrorAt']}"
+        if p.get("state") == "open":
+            error += f" (retry in {p.get('retryInSeconds', 0):g} s)"
+        print(
+            f"{p.get('kind', ''):<5} {p.get('provider', ''):<18} {p.get('state', ''):<10} "
+            f"{p.get('failures', 0):>5}  {error}"
+        )
+        print(f"{'':6}{p.get('key', '')}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m agent status",
+        description="Which providers a running worker considers healthy, and why not.",
+    )
+    parser.add_argument(
+        "--url",
+        default=f"http://127.0.0.1:{os.environ.get('STATUS_PORT') or DEFAULT_PORT}",
+        help="the worker's status server (default: http://127.0.0.1:$STATUS_PORT)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the JSON as served")
+    args = parser.parse_args(argv)
+    url = args.url.rstrip("/")
+    if not url.endswith(STATUS_PATH):
+        url += STATUS_PATH
+    try:
+        resp = httpx.get(url, timeout=5.0)
+        resp.raise_for_status()
+        data = resp.json()
+    except (httpx.HTTPError, ValueError) as e:
+        print(
+            f"status: no worker status at {url} ({type(e).__name__}); is the worker running, "
+            "and is STATUS_PORT the same?",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print_text(data)
+    return 0

@@ -1,0 +1,118 @@
+"""Turn-taking settings: how long a caller's silence ends their turn.
+
+Between the caller's last word and the agent's first, three waits can add up:
+- Silero's silence (``VAD_MIN_SILENCE``) before speech counts as ended (a non-streaming
+  STT such as Whisper starts decoding earlier, see ``providers/early_stt.py``);
+- livekit's endpointing delay (``ENDPOINTING_MIN_DELAY``) before the turn is committed;
+- when livekit's end-of-turn model judges the sentence unfinished, up to
+  ``ENDPOINTING_MAX_DELAY`` for the caller to go on.
+
+livekit's defaults are 0.55 s / 0.5 s / 3.0 s. Ours are shorter — measured with
+``make bench`` on the local stack (README, Benchmarks) — and safe because a sentence that
+sounds unfinished still gets the longer wait. Too short a silence cuts callers off at a
+breath; raise ``VAD_MIN_SILENCE`` for slow speakers.
+
+Which model judges "unfinished" is explicit (``TURN_DETECTOR``): left to itself, livekit
+picks its LiveKit Cloud detector under ``dev`` and its local one under ``start``, and
+interruptions go to a LiveKit Cloud model when it can reach one — so an offline worker
+first tries the network on every call. Ours defaults to the local audio model
+(``turn-detector-v1-mini``, on this machine) and VAD interruptions: nothing leaves it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from livekit.agents import TurnHandlingOptions
+
+from providers.chains.stt.early_decode import DEFAULT_JOIN_PAUSES
+from providers.config.settings import env_float
+
+TurnDetectorChoice = Literal["local", "cloud", "vad", "auto"]
+InterruptionChoice = Literal["vad", "adaptive", "auto"]
+PreemptiveChoice = Literal["tts", "llm", "off"]
+_DETECTORS: tuple[TurnDetectorChoice, ...] = ("local", "cloud", "vad", "auto")
+_INTERRUPTIONS: tuple[InterruptionChoice, ...] = ("vad", "adaptive", "auto")
+_PREEMPTIVE: tuple[PreemptiveChoice, ...] = ("tts", "llm", "off")
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    vad_min_silence: float = 0.3
+    mid_sentence_pause: float = DEFAULT_JOIN_PAUSES
+    """A caller's silence shorter than this is a pause inside a sentence: it never ends
+    the turn (Whisper's adapter joins it; for streaming STTs, the endpointing waits it)."""
+    endpointing_min_delay: float = 0.3
+    endpointing_max_delay: float = 1.5
+    turn_detector: TurnDetectorChoice = "vad"
+    """``local``: livekit's audio end-of-turn model on this machine; ``cloud``: its LiveKit
+    Cloud model (local model if unreachable); ``vad``: no model, silence only; ``auto``:
+    livekit's own pick."""
+    interruption: InterruptionChoice = "vad"
+    """``vad``: the caller's speech interrupts; ``adaptive``: LiveKit Cloud's model tells a
+    real interruption from a backchannel; ``auto``: livekit's own pick."""
+    preemptive: PreemptiveChoice = "tts"
+    """Start the reply before the turn is committed, on the STT's transcript: ``tts``
+    (the LLM and the first audio), ``llm`` (livekit's default: the LLM only), ``off``."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TurnSettings:
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            vad_min_silence=env_float(env, "VAD_MIN_SILENCE", d.vad_min_silence),
+            mid_sentence_pause=env_float(env, "MID_SENTENCE_PAUSE", d.mid_sentence_pause),
+            endpointing_min_delay=env_float(env, "ENDPOINTING_MIN_DELAY", d.endpointing_min_delay),
+            endpointing_max_delay=env_float(env, "ENDPOINTING_MAX_DELAY", d.endpointing_max_delay),
+            turn_detector=_choice(env, "TURN_DETECTOR", _DETECTORS, d.turn_detector),
+            interruption=_choice(env, "INTERRUPTION_MODE", _INTERRUPTIONS, d.interruption),
+            preemptive=_choice(env, "PREEMPTIVE_GENERATION", _PREEMPTIVE, d.preemptive),
+        )
+
+    def turn_handling(self, *, pause_floor: float = 0.0) -> TurnHandlingOptions:
+        """livekit's options. ``pause_floor``: the shortest wait before a turn is committed,
+        for STTs that do not join a sentence's pauses themselves (streaming ones), so a
+        caller's mid-sentence pause does not end the turn with them either."""
+        min_delay = max(self.endpointing_min_delay, pause_floor)
+        options: TurnHandlingOptions = {
+            "endpointing": {
+                "min_delay": min_delay,
+                "max_delay": max(self.endpointing_max_delay, min_delay),
+            }
+        }
+        if self.turn_detector != "auto":
+            options["turn_detection"] = self._detector()
+        if self.interruption != "auto":
+            options["interruption"] = {"mode": self.interruption}
+        options["preemptive_generation"] = {
+            "enabled": self.preemptive != "off",
+            "preemptive_tts": self.preemptive == "tts",
+        }
+        return options
+
+    def _detector(self) -> Any:
+        if self.turn_detector == "vad":
+            return "vad"
+        from livekit.agents.inference import TurnDetector
+
+        return TurnDetector(version="v1-mini" if self.turn_detector == "local" else "v1")
+
+    def describe(self) -> dict[str, str]:
+        """For the per-call log line: what decides the end of a caller's turn."""
+        return {
+            "turn_detector": self.turn_detector,
+            "interruption": self.interruption,
+            "preemptive": self.preemptive,
+        }
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[Any, ...], default: Any) -> Any:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise ValueError(f"{name}={raw!r}: use one of {', '.join(allowed)}")
+    return raw

@@ -1,0 +1,146 @@
+"""A call's usage record: what livekit's own accounting (``AgentSession.usage``) counted,
+per provider and model that actually served (after failovers), priced.
+
+The record is what the backend bills from (``POST /api/usage/calls``); its JSON is the
+wire format, camelCase like the rest of the backend contract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from livekit.agents.metrics import (
+    LLMModelUsage,
+    ModelUsage,
+    STTModelUsage,
+    TTSModelUsage,
+)
+
+from agent.log import logger
+from providers.catalogue.pricing import PriceOverrides, Unit, cost
+from providers.chains.failover import Failover
+from providers.chains.routing import price_of
+from providers.config.types import ProviderConfig
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    kind: str
+    provider: str
+    """The registry's name ("deepgram"), or the plugin's own when no config matches."""
+    model: str
+    units: Mapping[Unit, float]
+    cost_usd: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "provider": self.provider,
+            "model": self.model,
+            **{unit.value: _number(v) for unit, v in self.units.items()},
+            "costUsd": round(self.cost_usd, 8),
+        }
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: str
+    organization_id: str | None
+    started_at: float
+    ended_at: float
+    config_source: str
+    config_version: str | None
+    strategy: str
+    usage: Sequence[UsageLine] = ()
+    failovers: Sequence[Failover] = ()
+    room: str | None = None
+
+    @property
+    def estimated_cost_usd(self) -> float:
+        return sum(line.cost_usd for line in self.usage)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "callId": self.call_id,
+            "organizationId": self.organization_id,
+            "room": self.room,
+            "startedAt": _iso(self.started_at),
+            "endedAt": _iso(self.ended_at),
+            "durationSeconds": round(self.ended_at - self.started_at, 3),
+            "configSource": self.config_source,
+            "configVersion": self.config_version,
+            "strategy": self.strategy,
+            "usage": [line.to_json() for line in self.usage],
+            "failovers": [
+                {
+                    "kind": f.kind.value,
+                    "from": f.from_provider,
+                    "to": f.to_provider,
+                    "error": f.reason,
+                    "at": _iso(f.at),
+                }
+                for f in self.failovers
+            ],
+            "estimatedCostUsd": round(self.estimated_cost_usd, 8),
+        }
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _number(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else round(v, 3)
+
+
+def units_of(usage: ModelUsage) -> tuple[str, dict[Unit, float]] | None:
+    """livekit's usage entry → (kind, units); None for what is not billed per call here
+    (turn-detector and interruption model requests)."""
+    if isinstance(usage, STTModelUsage):
+        return "stt", {Unit.AUDIO_SECONDS: usage.audio_duration}
+    if isinstance(usage, LLMModelUsage):
+        return "llm", {
+            Unit.INPUT_TOKENS: usage.input_tokens,
+            Unit.CACHED_INPUT_TOKENS: usage.input_cached_tokens,
+            Unit.OUTPUT_TOKENS: usage.output_tokens,
+        }
+    if isinstance(usage, TTSModelUsage):
+        return "tts", {
+            Unit.CHARACTERS: usage.characters_count,
+            Unit.AUDIO_SECONDS: usage.audio_duration,
+        }
+    return None
+
+
+def usage_lines(
+    model_usage: Sequence[ModelUsage],
+    configs: Mapping[tuple[str, str], ProviderConfig],
+    *,
+    org_id: str | None,
+    overrides: PriceOverrides | None = None,
+) -> list[UsageLine]:
+    """Price livekit's per-(provider, model) usage. ``configs`` maps (kind, the plugin's
+    provider string) to the config that built it, whose org pricing applies."""
+    overrides = overrides or PriceOverrides.from_env()
+    lines: list[UsageLine] = []
+    for usage in model_usage:
+        kind_units = units_of(usage)
+        if kind_units is None:
+            continue
+        kind, units = kind_units
+        if not any(units.values()):
+            continue
+        config = configs.get((kind, usage.provider))
+        if config is None:
+            logger.warning(
+                "usage from a provider this call did not configure; priced at 0",
+                extra={"org": org_id, "kind": kind, "provider": usage.provider},
+            )
+            lines.append(UsageLine(kind, usage.provider, usage.model, units, 0.0))
+            continue
+        price = price_of(config, usage.model, overrides)
+        lines.append(UsageLine(kind, config.provider, usage.model, units, cost(price, units)))
+    return lines

@@ -1,0 +1,136 @@
+"""What a provider costs per unit of use, for the usage records and the ``cost`` strategy.
+
+Units are the ones livekit's usage accounting reports: STT audio seconds, LLM input /
+cached input / output tokens, TTS characters. A price is USD per unit. The defaults are
+approximate public list prices, declared per provider in the registry (local providers
+cost 0); a deployment overrides them with ``PRICING_JSON`` and an organization with a
+``pricing`` object in a provider entry's config — its contract price wins.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from providers.errors import ConfigError
+
+
+class Unit(str, enum.Enum):
+    AUDIO_SECONDS = "audioSeconds"
+    INPUT_TOKENS = "inputTokens"
+    """Every prompt token, cached ones included (livekit's ``input_tokens``)."""
+    CACHED_INPUT_TOKENS = "cachedInputTokens"
+    """The cached part of ``inputTokens``, billed at the cached price instead."""
+    OUTPUT_TOKENS = "outputTokens"
+    CHARACTERS = "characters"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def metric_label(self) -> str:
+        """``audio_seconds``: the Prometheus spelling."""
+        return "".join("_" + c.lower() if c.isupper() else c for c in self.value)
+
+
+Price = Mapping[Unit, float]
+"""USD per unit."""
+
+PriceTable = Mapping[str, Price]
+"""Model name (or a prefix of it, or ``*`` for any) → price."""
+
+FREE: PriceTable = {"*": {}}
+
+
+def per_minute(usd: float) -> float:
+    return usd / 60.0
+
+
+def per_million(usd: float) -> float:
+    return usd / 1_000_000.0
+
+
+def tokens(input_: float, cached: float, output: float) -> Price:
+    """Per-million-token list prices → a price."""
+    return {
+        Unit.INPUT_TOKENS: per_million(input_),
+        Unit.CACHED_INPUT_TOKENS: per_million(cached),
+        Unit.OUTPUT_TOKENS: per_million(output),
+    }
+
+
+def lookup(table: PriceTable, model: str) -> Price:
+    """The price of ``model``: an exact entry, else the longest entry it starts with (dated
+    snapshots such as ``gpt-4.1-mini-2025-04-14``), else ``*``, else free."""
+    if model in table:
+        return table[model]
+    prefixes = [k for k in table if k != "*" and model.startswith(k)]
+    if prefixes:
+        return table[max(prefixes, key=len)]
+    return table.get("*", {})
+
+
+def cost(price: Price, units: Mapping[Unit, float]) -> float:
+    """USD for ``units`` at ``price``; cached input tokens are billed at the cached price."""
+    total = 0.0
+    for unit, amount in units.items():
+        if unit is Unit.INPUT_TOKENS:
+            amount -= units.get(Unit.CACHED_INPUT_TOKENS, 0.0)
+        total += max(amount, 0.0) * price.get(unit, 0.0)
+    return total
+
+
+TYPICAL_TURN: Mapping[str, Mapping[Unit, float]] = {
+    "stt": {Unit.AUDIO_SECONDS: 10.0},
+    "llm": {Unit.INPUT_TOKENS: 1000.0, Unit.OUTPUT_TOKENS: 100.0},
+    "tts": {Unit.CHARACTERS: 100.0},
+}
+"""What the ``cost`` strategy compares providers on: one caller turn."""
+
+
+def parse_price(raw: object, where: str) -> dict[Unit, float]:
+    """``{"audioSeconds": 0.0001}`` → a price; a clear ``ConfigError`` naming ``where``."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: pricing must be an object of unit → USD per unit")
+    price: dict[Unit, float] = {}
+    for name, value in raw.items():
+        try:
+            unit = Unit(name)
+        except ValueError:
+            known = ", ".join(u.value for u in Unit)
+            raise ConfigError(f"{where}: unknown pricing unit {name!r} (known: {known})") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{where}: pricing.{name} must be a non-negative number")
+        price[unit] = float(value)
+    return price
+
+
+@dataclass(frozen=True)
+class PriceOverrides:
+    """``PRICING_JSON``: ``{"stt/deepgram": {"audioSeconds": 0.0001},
+    "llm/openai/gpt-4.1": {"inputTokens": 2e-6, "outputTokens": 8e-6}}`` — per kind and
+    provider, optionally per model. Replaces the registry's default for what it names."""
+
+    entries: Mapping[str, Price]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PriceOverrides:
+        env = os.environ if environ is None else environ
+        raw = env.get("PRICING_JSON", "").strip()
+        if not raw:
+            return cls({})
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ConfigError("PRICING_JSON is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ConfigError('PRICING_JSON must be an object: {"stt/deepgram": {...}, ...}')
+        return cls({key: parse_price(v, f"PRICING_JSON[{key!r}]") for key, v in data.items()})
+
+    def find(self, kind: str, provider: str, model: str) -> Price | None:
+        return self.entries.get(f"{kind}/{provider}/{model}") or self.entries.get(
+            f"{kind}/{provider}"
+        )

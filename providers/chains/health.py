@@ -1,0 +1,269 @@
+"""Process-wide provider health: circuit breakers shared by every call of this worker.
+
+livekit's fallback adapters keep health per adapter instance, so every new call would
+rediscover a dead primary. Here a failure in one call opens a breaker that the next calls
+see at once: the factory orders their chains healthy-first, and an open provider fails in
+microseconds instead of costing the caller a timeout. After ``cooldown`` one call probes it
+again (half-open); success closes the breaker.
+
+Breakers are keyed by what actually failed: auth and quota failures (401/402/403/429) by
+credential — a hash of the key, never the key — since one org's exhausted key says nothing
+about another's; connection, timeout and 5xx failures by endpoint.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from livekit.agents import APIStatusError
+
+from providers.config.settings import env_float
+from providers.config.types import ProviderConfig
+
+T = TypeVar("T")
+DEFAULT_COOLDOWN = 30.0
+CREDENTIAL_STATUSES = frozenset({401, 402, 403, 429})
+
+
+class BreakerState(str, enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class HealthKeys:
+    """The two breakers a provider config answers to."""
+
+    endpoint: str
+    credential: str | None
+    kind: str = ""
+    provider: str = ""
+
+    @classmethod
+    def of(cls, config: ProviderConfig) -> HealthKeys:
+        endpoint = f"{config.kind}/{config.provider}@{config.endpoint or 'default'}"
+        key = config.secret("apiKey")
+        credential = None
+        if key:
+            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+            credential = f"{config.kind}/{config.provider}#{digest}"
+        return cls(endpoint, credential, config.kind.value, config.provider)
+
+    def all(self) -> tuple[str, ...]:
+        return (self.endpoint,) if self.credential is None else (self.endpoint, self.credential)
+
+    def for_error(self, error: BaseException) -> str:
+        """Which breaker a failure counts against."""
+        status = getattr(error, "status_code", None) if isinstance(error, APIStatusError) else None
+        if status in CREDENTIAL_STATUSES and self.credential is not None:
+            return self.credential
+        return self.endpoint
+
+
+HealthListener = Callable[[HealthKeys, str, BreakerState, "BaseException | None"], None]
+"""``(keys, breaker key, new state, error)`` after every recorded outcome."""
+
+
+@dataclass
+class _Breaker:
+    state: BreakerState = BreakerState.CLOSED
+    opened_at: float = 0.0
+    reason: str = ""
+    failures: int = 0
+    probing: bool = False
+    failed_at: float = 0.0
+    """Unix time of the last failure (for the status route)."""
+    kind: str = ""
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class BreakerInfo:
+    key: str
+    state: BreakerState
+    reason: str
+    failures: int
+    retry_in: float
+    kind: str = ""
+    provider: str = ""
+    failed_at: float = 0.0
+
+
+class HealthRegistry:
+    def __init__(
+        self, *, cooldown: float = DEFAULT_COOLDOWN, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._cooldown = cooldown
+        self._clock = clock
+        self._breakers: dict[str, _Breaker] = {}
+        self._lock = threading.Lock()
+        self._listeners: list[HealthListener] = []
+
+    def subscribe(self, listener: HealthListener) -> None:
+        """Tell ``listener`` every outcome (metrics); called outside the registry's lock."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def _notify(self, keys: HealthKeys, key: str, error: BaseException | None) -> None:
+        state = BreakerState.OPEN if error is not None else BreakerState.CLOSED
+        for listener in list(self._listeners):
+            listener(keys, key, state, error)
+
+    def _state(self, key: str) -> BreakerState:
+        b = self._breakers.get(key)
+        if b is None or b.state is BreakerState.CLOSED:
+            return BreakerState.CLOSED
+        if b.state is BreakerState.OPEN and self._clock() - b.opened_at >= self._cooldown:
+            b.state, b.probing = BreakerState.HALF_OPEN, False
+        return b.state
+
+    def is_down(self, keys: HealthKeys) -> bool:
+        """True while any of the provider's breakers is open (not yet due for a probe)."""
+        with self._lock:
+            return any(self._state(k) is BreakerState.OPEN for k in keys.all())
+
+    def state_of(self, keys: HealthKeys) -> BreakerState:
+        """The provider's worst breaker: open beats half-open beats closed."""
+        with self._lock:
+            states = {self._state(k) for k in keys.all()}
+        for state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+            if state in states:
+                return state
+        return BreakerState.CLOSED
+
+    def allow(self, keys: HealthKeys) -> bool:
+        """May a request go to this provider now? A half-open breaker admits one probe."""
+        with self._lock:
+            for key in keys.all():
+                state = self._state(key)
+                if state is BreakerState.OPEN:
+                    return False
+                if state is BreakerState.HALF_OPEN:
+                    b = self._breakers[key]
+                    if b.probing:
+                        return False
+                    b.probing = True
+            return True
+
+    def why_skipped(self, keys: HealthKeys) -> str:
+        """Why ``allow`` refused, for a log line: what failed, how long ago, and when a call
+        will try the provider again."""
+        with self._lock:
+            now = self._clock()
+            for key in keys.all():
+                b = self._breakers.get(key)
+                state = self._state(key)
+                if b is None or state is BreakerState.CLOSED:
+                    continue
+                ago = now - b.opened_at
+                if state is BreakerState.OPEN:
+                    retry_in = max(0.0, self._cooldown - ago)
+                    return (
+                        f"it failed {ago:.0f} s ago ({b.reason}); every call skips it until "
+                        f"one call tries it again in {retry_in:.0f} s (PROVIDER_COOLDOWN)"
+                    )
+                if b.probing:
+                    return f"it failed {ago:.0f} s ago ({b.reason}); another call is trying it now"
+        return "it was just marked down"
+
+    def register(self, keys: HealthKeys) -> None:
+        """Track a provider a call uses, so the status route lists it while healthy too."""
+        with self._lock:
+            for key in keys.all():
+                self._breakers.setdefault(key, _Breaker(kind=keys.kind, provider=keys.provider))
+
+    def release(self, keys: HealthKeys) -> None:
+        """A request admitted as a half-open probe ended without a verdict (cancelled)."""
+        with self._lock:
+            for key in keys.all():
+                if (b := self._breakers.get(key)) is not None:
+                    b.probing = False
+
+    def record_failure(self, keys: HealthKeys, error: BaseException) -> bool:
+        """Open the breaker the failure belongs to; True when this opened it."""
+        key = keys.for_error(error)
+        with self._lock:
+            b = self._breakers.setdefault(key, _Breaker(kind=keys.kind, provider=keys.provider))
+            was_open = b.state is BreakerState.OPEN
+            b.state, b.opened_at, b.probing = BreakerState.OPEN, self._clock(), False
+            b.reason, b.failures = describe_error(error), b.failures + 1
+            b.failed_at = time.time()
+        self._notify(keys, key, error)
+        return not was_open
+
+    def record_success(self, keys: HealthKeys) -> None:
+        with self._lock:
+            for key in keys.all():
+                b = self._breakers.get(key)
+                if b is not None:
+                    b.state, b.probing, b.failures = BreakerState.CLOSED, False, 0
+        for key in keys.all():
+            self._notify(keys, key, None)
+
+    def order(self, items: Iterable[T], keys: Callable[[T], HealthKeys]) -> list[T]:
+        """Healthy (and probe-due) providers first, in their given order; open ones last,
+        so a chain whose providers are all down still tries them."""
+        healthy: list[T] = []
+        down: list[T] = []
+        for item in items:
+            (down if self.is_down(keys(item)) else healthy).append(item)
+        return healthy + down
+
+    def snapshot(self) -> list[BreakerInfo]:
+        with self._lock:
+            now = self._clock()
+            out = []
+            for key in sorted(self._breakers):
+                state = self._state(key)
+                b = self._breakers[key]
+                retry_in = max(0.0, self._cooldown - (now - b.opened_at))
+                out.append(
+                    BreakerInfo(
+                        key,
+                        state,
+                        b.reason,
+                        b.failures,
+                        retry_in if state is BreakerState.OPEN else 0.0,
+                        b.kind,
+                        b.provider,
+                        b.failed_at,
+                    )
+                )
+            return out
+
+    def reset(self) -> None:
+        with self._lock:
+            self._breakers.clear()
+
+
+def describe_error(error: BaseException) -> str:
+    """A short, secret-free reason: the error class and, for HTTP errors, the status."""
+    status = getattr(error, "status_code", None)
+    name = type(error).__name__
+    return f"{name} (HTTP {status})" if isinstance(status, int) and status > 0 else name
+
+
+_registry: HealthRegistry | None = None
+_registry_lock = threading.Lock()
+
+
+def get_health() -> HealthRegistry:
+    """The worker's registry (``PROVIDER_COOLDOWN`` seconds before a probe, default 30)."""
+    global _registry
+    with _registry_lock:
+        if _registry is None:
+            _registry = HealthRegistry(
+                cooldown=env_float(os.environ, "PROVIDER_COOLDOWN", DEFAULT_COOLDOWN)
+            )
+        return _registry

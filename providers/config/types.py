@@ -1,0 +1,180 @@
+"""Typed, validated provider configuration shared by the loader, env config and factory.
+
+Secrets are ``SecretStr`` from the moment they are parsed: their repr, str and JSON dump
+are redacted, so a config can be logged or printed without leaking a key.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.alias_generators import to_camel
+
+from providers.catalogue.pricing import Unit
+
+
+class ProviderKind(str, enum.Enum):
+    STT = "stt"
+    LLM = "llm"
+    TTS = "tts"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ConfigSource(str, enum.Enum):
+    """Where a resolved config came from; shown in logs and `python -m agent providers`."""
+
+    BACKEND = "backend"
+    CACHE = "cache"
+    STALE_CACHE = "stale-cache"
+    ENV = "env"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Options(BaseModel):
+    """Base of every provider's typed options (the registry declares one model per
+    provider): accepts ``base_url`` and ``baseUrl`` alike; unknown keys are kept aside
+    (``model_extra``) and reported, not fatal."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True
+    )
+
+    first_result_timeout: float | None = Field(default=None, gt=0)
+    """Failover budget for this provider, seconds (see ``providers.chains.failover``)."""
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where the provider is reached, when its options say (a URL or ``host:port``);
+        None: the plugin's own default. Breakers and ``local-only`` key on it."""
+        return None
+
+
+class ProviderConfig(BaseModel):
+    """One provider in one chain: which plugin, how eager, its settings and keys.
+
+    ``options`` is what was configured (shown by ``python -m agent providers``);
+    ``settings`` is the same, validated once into the provider's typed model when the
+    config is made: everything downstream (factory, breakers, budgets, strategy) reads
+    ``settings``. A bad option fails here, naming the field."""
+
+    # an input may be a secret (a key in the wrong field): errors name fields, not values
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    provider: str
+    kind: ProviderKind
+    priority: int = 0
+    """Higher is tried first."""
+    enabled: bool = True
+    options: Mapping[str, Any] = Field(default_factory=dict)
+    secrets: Mapping[str, SecretStr] = Field(default_factory=dict)
+    pricing: Mapping[Unit, float] | None = None
+    """This organization's price for this provider (the entry's ``config.pricing``)."""
+    settings: Options = Field(default_factory=Options, repr=False, exclude=True)
+    """``options`` as the provider's typed model (derived; not given by callers)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("settings") is not None:
+            return data
+        from providers.catalogue.registry import typed_options  # the registry imports this module
+
+        settings = typed_options(data.get("provider"), data.get("kind"), data.get("options"))
+        return {**data, "settings": settings} if settings is not None else data
+
+    def secret(self, name: str) -> str | None:
+        value = self.secrets.get(name)
+        return value.get_secret_value() if value is not None else None
+
+    @property
+    def label(self) -> str:
+        return f"'{self.provider}' ({self.kind})"
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where the provider is reached (``Options.endpoint``), else None: its default."""
+        return self.settings.endpoint
+
+
+class Strategy(str, enum.Enum):
+    """How a chain is ordered (``strategy`` from the backend, ``PROVIDER_STRATEGY``)."""
+
+    PRIORITY = "priority"
+    """The configured priorities (healthy providers first)."""
+    COST = "cost"
+    """Cheapest first by the price table (healthy providers first)."""
+    LOCAL_ONLY = "local-only"
+    """Providers that run on this machine only: no audio or text leaves it."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class FaqEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    answer: str
+    keywords: tuple[str, ...] = ()
+    """Other words callers use for this entry ("address", "directions"): the offline
+    responder matches them like the question's own words."""
+
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful voice assistant. Keep answers short and conversational: one or two "
+    "sentences, no lists, no markdown, since everything you say is spoken aloud."
+)
+
+
+class AgentPersona(BaseModel):
+    """What the agent says and knows for one organization."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instructions: str = DEFAULT_INSTRUCTIONS
+    greeting: str | None = None
+    faq: tuple[FaqEntry, ...] = ()
+    fallback: str | None = None
+    """What the offline responder says when nothing in the FAQ matches (default: the
+    questions it can answer)."""
+
+
+class OrgProviders(BaseModel):
+    """The resolved configuration of one organization: three ordered chains and a persona."""
+
+    model_config = ConfigDict(frozen=True)
+
+    organization_id: str | None
+    version: str | None = None
+    stt: tuple[ProviderConfig, ...] = ()
+    llm: tuple[ProviderConfig, ...] = ()
+    tts: tuple[ProviderConfig, ...] = ()
+    agent: AgentPersona = AgentPersona()
+    source: ConfigSource = ConfigSource.ENV
+    strategy: Strategy | None = None
+    """None: the worker's ``PROVIDER_STRATEGY`` (default ``priority``)."""
+    budget_usd: float | None = None
+    """Monthly budget; once ``spent_usd`` reaches it, calls route by cost."""
+    spent_usd: float | None = None
+    """This month's spend as the backend counted it when it sent this config."""
+
+    def chain(self, kind: ProviderKind) -> tuple[ProviderConfig, ...]:
+        chain: tuple[ProviderConfig, ...] = getattr(self, kind.value)
+        return chain
+
+    def summary(self) -> dict[str, list[str]]:
+        """Provider names per kind, in chain order (for log lines)."""
+        return {k.value: [c.provider for c in self.chain(k)] for k in ProviderKind}
+
+
+def ordered(configs: list[ProviderConfig]) -> tuple[ProviderConfig, ...]:
+    """Enabled configs, highest priority first; ties keep the order they were given in."""
+    enabled = [c for c in configs if c.enabled]
+    return tuple(sorted(enabled, key=lambda c: -c.priority))

@@ -1,0 +1,45 @@
+"""Org resolution trusts only server-set metadata (SPEC §3.6)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.worker.org import MAX_METADATA_BYTES, resolve_org
+
+
+def test_dispatch_metadata_wins_over_room_and_default() -> None:
+    ref = resolve_org(
+        json.dumps({"organizationId": "acme", "providersVersion": 18}),
+        json.dumps({"organizationId": "globex"}),
+        "fallback-org",
+    )
+    assert (ref.organization_id, ref.source, ref.providers_version) == ("acme", "dispatch", "18")
+
+
+def test_room_metadata_then_default_then_none() -> None:
+    assert resolve_org("", json.dumps({"organizationId": "globex"}), "d").organization_id == (
+        "globex"
+    )
+    assert resolve_org("", "", "d").source == "default"
+    assert resolve_org("", "", None).organization_id is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not json",
+        "[1, 2]",
+        json.dumps({"organizationId": 42}),
+        json.dumps({"organizationId": "acme\r\nX-Injected: 1"}),
+        json.dumps({"organizationId": "x" * 500}),
+        json.dumps({"organizationId": "acme", "pad": "y" * MAX_METADATA_BYTES}),
+    ],
+)
+def test_malformed_dispatch_metadata_is_ignored_not_fatal(
+    bad: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = resolve_org(bad, json.dumps({"organizationId": "globex"}), None)
+    assert ref.organization_id == "globex" and ref.source == "room"
+    assert "ignoring malformed metadata" in caplog.text
