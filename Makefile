@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*; touch $@
 
 models: install
-	$(PY) -m agent.tools.models
+	$(PY) -m agent.tools.download_models
 
 demo: install
 	$(call with_env,.env.local-testing) $(PY) -m agent simulate \
