@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,32 +28,27 @@ import numpy as np
 from livekit import api, rtc
 
 from agent.livekit_server import livekit_reachable
-from agent.log import logger
+from agent.log import logger, setup_logging
 from agent.tools.audio_files import (
     FRAME_SECONDS,
     SAMPLE_RATE,
     SPEECH_RMS,
-    CallerAudioInput,
     CallerTurn,
     Timeline,
-    load_wav,
     place_frames,
     rms,
     write_stereo_wav,
 )
-from agent.tools.dialogue import (
-    CALLER_PAUSE,
-    SILENCE_GAP,
+from agent.tools.call_args import DEFAULT_OUTPUT, add_call_arguments, job_metadata
+from agent.tools.caller_audio import load_caller_audio
+from agent.tools.conversation import (
     TURN_TIMEOUT,
-    CallResult,
-    Turn,
-    answered_since,
-    format_transcript,
-    job_metadata,
-    say,
-    setup_logging,
-    wait_for_change,
+    AgentWatch,
+    VoiceToVoice,
+    answered_last,
+    paced_caller,
 )
+from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import ATTRIBUTE_CALL_ERROR
 from providers.compat import (
     ATTRIBUTE_AGENT_STATE,
@@ -62,12 +56,9 @@ from providers.compat import (
     TOPIC_TRANSCRIPTION,
 )
 
-DEFAULT_OUTPUT = Path("out/call.wav")
 JOIN_TIMEOUT = 20.0
 """How long the agent may take to join the room once dispatched."""
 CALL_TIMEOUT = 120.0
-GREETING_GRACE = 2.0
-"""How long a listening agent may take to start its greeting."""
 TAIL_SECONDS = 0.5
 """Recorded after the last answer, so the end of the agent's audio is in the WAV."""
 
@@ -123,19 +114,16 @@ class _Received:
     """Arrival times of frames with speech energy."""
 
 
-class _Room:
+class _Room(AgentWatch):
     """The caller's side of the room: the agent's presence, state, audio and transcripts."""
 
     def __init__(self, timeline: Timeline) -> None:
+        super().__init__(timeline)
         self.room = rtc.Room()
-        self.timeline = timeline
         self.agent: rtc.RemoteParticipant | None = None
         self.agent_left = asyncio.Event()
         self.agent_joined = asyncio.Event()
         self.agent_track = asyncio.Event()
-        self.changed = asyncio.Event()
-        self.state = "initializing"
-        self.spoke_at: list[float] = []
         self.received = _Received()
         self.segments: dict[str, _Segment] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -162,14 +150,8 @@ class _Room:
             self._on_attributes({}, p)
 
     def _on_attributes(self, _changed: dict[str, str], p: rtc.Participant) -> None:
-        if p is not self.agent:
-            return
-        state = p.attributes.get(ATTRIBUTE_AGENT_STATE, self.state)
-        if state != self.state:
-            self.state = state
-            if state == "speaking":
-                self.spoke_at.append(self.timeline.now())
-        self.changed.set()
+        if p is self.agent:
+            self.note_state(p.attributes.get(ATTRIBUTE_AGENT_STATE, self.state))
 
     def _on_left(self, p: rtc.RemoteParticipant) -> None:
         if p is self.agent:
@@ -212,12 +194,9 @@ class _Room:
             segment.text = text
         self.changed.set()
 
-    async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        return await wait_for_change(self.changed, predicate, timeout)
-
     def answered_since(self, t: float) -> bool:
         """The agent answered after timeline second ``t`` (or left the call)."""
-        return self.agent_left.is_set() or answered_since(self.state, self.spoke_at, t)
+        return self.agent_left.is_set() or super().answered_since(t)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -302,41 +281,27 @@ async def _converse(
     await side.room.local_participant.publish_track(
         track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     )
-    caller_turns: list[CallerTurn] = []
-
-    async def before_turn(index: int) -> None:
-        since = caller_turns[index - 1].speech_end if index else 0.0
-        if options.wait_for_agent and (index or await _greets(side)):
-            if not await side.wait(lambda: side.answered_since(since), options.turn_timeout):
-                logger.warning("agent did not answer in time", extra={"turn": index})
-            await asyncio.sleep(CALLER_PAUSE)
-        else:
-            await asyncio.sleep(SILENCE_GAP if index else CALLER_PAUSE)
-
-    audio_in = CallerAudioInput(caller_audio, timeline=side.timeline, before_turn=before_turn)
-    caller_turns = audio_in.turns
+    audio_in = paced_caller(
+        caller_audio, side, wait_for_agent=options.wait_for_agent, turn_timeout=options.turn_timeout
+    )
     completed = False
 
     async def speak_until_answered() -> bool:
         """Play every caller turn; True when the agent answered the last one and stayed."""
-        finished: asyncio.Task[bool] | None = None
-        async for frame in audio_in:
-            await source.capture_frame(frame)
-            if audio_in.done.is_set() and finished is None:
-                last = caller_turns[-1].speech_end if caller_turns else 0.0
-                finished = asyncio.ensure_future(
-                    side.wait(functools.partial(side.answered_since, last), options.turn_timeout)
-                )
-            if finished is not None and finished.done():
-                break
-            if side.agent_left.is_set():
-                break
-        # a little more of the agent's tail, still sending the caller's silence
-        end = side.timeline.now() + TAIL_SECONDS
-        while side.timeline.now() < end:
-            await source.capture_frame(await audio_in.__anext__())
-        answered = finished is not None and finished.done() and finished.result()
-        return answered and not side.agent_left.is_set()
+        finished = asyncio.ensure_future(answered_last(audio_in, side, options.turn_timeout))
+        try:
+            async for frame in audio_in:
+                await source.capture_frame(frame)
+                if finished.done() or side.agent_left.is_set():
+                    break
+            # a little more of the agent's tail, still sending the caller's silence
+            end = side.timeline.now() + TAIL_SECONDS
+            while side.timeline.now() < end:
+                await source.capture_frame(await audio_in.__anext__())
+            answered = finished.done() and finished.result()
+            return answered and not side.agent_left.is_set()
+        finally:
+            finished.cancel()
 
     try:
         completed = await asyncio.wait_for(speak_until_answered(), options.timeout)
@@ -355,20 +320,13 @@ async def _converse(
     write_stereo_wav(options.output, left, right, SAMPLE_RATE)
     return CallResult(
         organization_id=_org(options.metadata),
-        turns=_turns(side, caller_turns),
+        turns=_turns(side, audio_in.turns),
         output=options.output,
         chains={},
-        caller_turns=list(caller_turns),
+        caller_turns=list(audio_in.turns),
         completed=completed,
         room=room_name,
     )
-
-
-async def _greets(side: _Room) -> bool:
-    """Whether the agent opens with a greeting: the caller cannot see the org's persona, so
-    it watches the agent's state — once listening, a greeting starts within a moment."""
-    await side.wait(lambda: side.state != "initializing", GREETING_GRACE * 4)
-    return await side.wait(lambda: bool(side.spoke_at), GREETING_GRACE)
 
 
 async def _await_agent(
@@ -419,26 +377,14 @@ async def _why_no_agent(lk: api.LiveKitAPI, options: CallOptions, room: str, who
 def _turns(side: _Room, caller_turns: list[CallerTurn]) -> list[Turn]:
     agent_id = side.agent.identity if side.agent else None
     segments = sorted(side.segments.values(), key=lambda s: s.opened_at)
+    # arrival time stamps the end of a frame; its start is one frame earlier
+    v2v = VoiceToVoice(caller_turns, [t - FRAME_SECONDS for t in side.received.speech_at])
     turns: list[Turn] = []
-    answered: set[int] = set()
     for seg in segments:
         if not seg.text.strip():
             continue
         role = "assistant" if seg.identity == agent_id else "user"
-        latency: dict[str, float] = {}
-        if role == "assistant":
-            before = [c for c in caller_turns if c.speech_end <= seg.opened_at + 0.05]
-            if before and before[-1].index not in answered:
-                caller = before[-1]
-                answered.add(caller.index)
-                first = next(
-                    (t for t in side.received.speech_at if t - FRAME_SECONDS >= caller.speech_end),
-                    None,
-                )
-                if first is not None:
-                    # arrival time stamps the end of a frame; its start is one frame earlier
-                    start = first - FRAME_SECONDS
-                    latency["voice_to_voice"] = round(start - caller.speech_end, 3)
+        latency = v2v.of_reply(seg.opened_at) if role == "assistant" else {}
         turns.append(Turn(role, seg.text.strip(), {}, latency, at=round(seg.opened_at, 3)))
     return turns
 
@@ -460,12 +406,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Call a running worker through a LiveKit server (LIVEKIT_URL, "
         "LIVEKIT_API_KEY, LIVEKIT_API_SECRET, AGENT_NAME from the environment).",
     )
-    who = p.add_mutually_exclusive_group()
-    who.add_argument("--org", help="organization id (job metadata organizationId)")
-    who.add_argument("--metadata", help="raw job metadata JSON, as the backend would dispatch")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", type=Path, help="caller audio: a WAV file (one turn)")
-    src.add_argument("--say", action="append", help="a caller turn spoken by Piper (repeat)")
+    add_call_arguments(p, timeout=CALL_TIMEOUT)
     p.add_argument("--room", help="room name (default: a new room, deleted afterwards)")
     p.add_argument("--agent-name", help="agent to dispatch (default: $AGENT_NAME)")
     p.add_argument("--url", help="LiveKit server (default: $LIVEKIT_URL)")
@@ -477,14 +418,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a participant attribute the caller sets (repeat)",
     )
     p.add_argument("--participant-metadata", help="participant metadata the caller sets")
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="stereo WAV to write")
-    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
-    p.add_argument("--timeout", type=float, default=CALL_TIMEOUT, help="seconds, whole call")
     p.add_argument(
         "--join-timeout", type=float, default=JOIN_TIMEOUT, help="seconds for the agent to join"
     )
-    p.add_argument("--no-wait", action="store_true", help="fixed gaps, not waiting for the agent")
-    p.add_argument("-v", "--verbose", action="store_true", help="info logs to stderr")
     return p
 
 
@@ -511,7 +447,7 @@ async def _run(args: argparse.Namespace) -> CallResult:
         join_timeout=args.join_timeout,
         timeout=args.timeout,
     )
-    caller = [await load_wav(args.input)] if args.input else await say(args.say)
+    caller = await load_caller_audio(args.input, args.say)
     return await place_call(options, caller)
 
 
@@ -526,5 +462,5 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError) as e:
         print(f"call: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(result.to_json()) if args.json else format_transcript(result))
+    print_result(result, args.json)
     return 0 if result.completed else 1

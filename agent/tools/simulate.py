@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.resources
-import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,37 +27,31 @@ from livekit.agents.testing import fake_job_context
 from livekit.agents.utils import http_context
 from livekit.agents.voice import TranscriptSynchronizer
 
-from agent.log import logger
+from agent.log import logger, setup_logging
 from agent.tools.audio_files import (
     SAMPLE_RATE,
-    CallerAudioInput,
     CallerTurn,
     PlaybackSegment,
     RecordingAudioOutput,
     Timeline,
-    load_wav,
     write_stereo_wav,
 )
-from agent.tools.dialogue import (
-    CALLER_PAUSE,
-    SILENCE_GAP,
+from agent.tools.call_args import DEFAULT_OUTPUT, add_call_arguments, job_metadata
+from agent.tools.caller_audio import load_caller_audio
+from agent.tools.conversation import (
     TURN_TIMEOUT,
-    CallResult,
-    Turn,
-    answered_since,
-    format_transcript,
-    job_metadata,
-    say,
-    setup_logging,
-    wait_for_change,
+    AgentWatch,
+    VoiceToVoice,
+    answered_last,
+    paced_caller,
 )
+from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import Call, prepare_call
 from agent.worker.usage import get_usage
 from providers.config.loader import ProviderLoader, get_loader
 from providers.config.types import ProviderKind
 from providers.errors import ProviderError
 
-DEFAULT_OUTPUT = Path("out/call.wav")
 DEFAULT_TIMEOUT = 120.0
 
 DEMO_GREETING = "Hello, thanks for calling Harbor Clinic. How can I help you?"
@@ -78,17 +71,14 @@ USAGE_KEPT_HINT = (
 _KINDS = {"stt": ProviderKind.STT, "llm": ProviderKind.LLM, "tts": ProviderKind.TTS}
 
 
-class _Observer:
+class _Observer(AgentWatch):
     """Follows the session: agent state, transcript items, which provider served."""
 
     def __init__(self, call: Call, timeline: Timeline) -> None:
+        super().__init__(timeline)
         self._call = call
-        self._timeline = timeline
         self._wall0 = time.time() - timeline.now()
-        self.state = "initializing"
-        self.spoke_at: list[float] = []  # timeline seconds the agent started speaking
         self.items: list[tuple[float, llm.ChatMessage]] = []
-        self.changed = asyncio.Event()
         self.served = {k: names[0] for k, names in self._chain_names().items() if names}
         self.item_providers: list[dict[str, str]] = []
         self._labels = call.chains.labels
@@ -105,15 +95,15 @@ class _Observer:
     def to_timeline(self, wall: float) -> float:
         return wall - self._wall0
 
+    async def greets(self) -> bool:
+        return bool(self._call.org.agent.greeting)  # the persona is known here
+
     def _on_state(self, ev: AgentStateChangedEvent) -> None:
-        self.state = ev.new_state
-        if ev.new_state == "speaking":
-            self.spoke_at.append(self._timeline.now())
-        self.changed.set()
+        self.note_state(ev.new_state)
 
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         if isinstance(ev.item, llm.ChatMessage) and ev.item.role in ("user", "assistant"):
-            self.items.append((self._timeline.now(), ev.item))
+            self.items.append((self.timeline.now(), ev.item))
             # a caller's turn is the STT's work alone; the LLM and TTS serve the replies
             user = ev.item.role == "user"
             self.item_providers.append(
@@ -127,12 +117,6 @@ class _Observer:
         name = self._labels.get(getattr(metrics, "label", ""))
         if kind and name:
             self.served[kind] = name
-
-    async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        return await wait_for_change(self.changed, predicate, timeout)
-
-    def answered_since(self, t: float) -> bool:
-        return answered_since(self.state, self.spoke_at, t)
 
 
 async def simulate_call(
@@ -162,31 +146,15 @@ async def simulate_call(
         with fake_job_context(job_metadata=job_metadata, job_id=f"sim-{uuid.uuid4()}") as ctx:
             call = await prepare_call(ctx, loader=loader)
 
-            timeline = Timeline()
-            observer = _Observer(call, timeline)
-            greeting = bool(call.org.agent.greeting)
-            caller_turns: list[CallerTurn] = []
-
-            async def before_turn(index: int) -> None:
-                since = caller_turns[index - 1].speech_end if index else 0.0
-                if barge_in is not None and index:
-                    if not await observer.wait(
-                        lambda: any(s > since for s in observer.spoke_at), turn_timeout
-                    ):
-                        logger.warning("agent did not start answering", extra={"turn": index})
-                    await asyncio.sleep(barge_in)
-                elif wait_for_agent and (index or greeting):
-                    if not await observer.wait(
-                        lambda: observer.answered_since(since), turn_timeout
-                    ):
-                        logger.warning("agent did not answer in time", extra={"turn": index})
-                    await asyncio.sleep(CALLER_PAUSE)
-                else:
-                    await asyncio.sleep(SILENCE_GAP if index else CALLER_PAUSE)
-
-            audio_in = CallerAudioInput(caller_audio, timeline=timeline, before_turn=before_turn)
-            caller_turns = audio_in.turns
-            audio_out = RecordingAudioOutput(timeline=timeline)
+            observer = _Observer(call, Timeline())
+            audio_in = paced_caller(
+                caller_audio,
+                observer,
+                wait_for_agent=wait_for_agent,
+                turn_timeout=turn_timeout,
+                barge_in=barge_in,
+            )
+            audio_out = RecordingAudioOutput(timeline=observer.timeline)
             call.session.input.audio = audio_in
             # text paced by the audio, as in a room: an interrupted reply keeps only what played
             synced = TranscriptSynchronizer(next_in_chain_audio=audio_out, next_in_chain_text=None)
@@ -196,13 +164,7 @@ async def simulate_call(
             completed = False
             try:
                 await call.start()
-
-                async def finished() -> None:
-                    await audio_in.done.wait()
-                    last = caller_turns[-1].speech_end if caller_turns else 0.0
-                    await observer.wait(lambda: observer.answered_since(last), turn_timeout)
-
-                await asyncio.wait_for(finished(), timeout)
+                await asyncio.wait_for(answered_last(audio_in, observer, turn_timeout), timeout)
                 completed = True
             except asyncio.TimeoutError:
                 logger.warning("simulated call timed out", extra={"timeout": timeout})
@@ -218,10 +180,10 @@ async def simulate_call(
 
     return CallResult(
         organization_id=call.org.organization_id,
-        turns=_turns(observer, caller_turns, audio_out.segments),
+        turns=_turns(observer, audio_in.turns, audio_out.segments),
         output=output,
         chains=observer._chain_names(),
-        caller_turns=list(caller_turns),
+        caller_turns=list(audio_in.turns),
         segments=list(audio_out.segments),
         completed=completed,
         usage=record.to_json(),
@@ -232,8 +194,7 @@ def _turns(
     observer: _Observer, caller_turns: list[CallerTurn], segments: list[PlaybackSegment]
 ) -> list[Turn]:
     turns: list[Turn] = []
-    answered: set[int] = set()
-    starts = sorted(s.started_at for s in segments)
+    v2v = VoiceToVoice(caller_turns, [s.started_at for s in segments])
     for (added_at, item), providers in zip(observer.items, observer.item_providers, strict=True):
         metrics: dict[str, Any] = dict(item.metrics or {})
         at = added_at
@@ -253,14 +214,7 @@ def _turns(
                 if theirs in metrics:
                     latency[ours] = round(float(metrics[theirs]), 3)
         else:
-            # the caller turn this reply answers: the last one that ended before it
-            before = [c for c in caller_turns if c.speech_end <= at + 0.05]
-            if before and before[-1].index not in answered:
-                caller = before[-1]
-                answered.add(caller.index)
-                first = next((s for s in starts if s >= caller.speech_end), None)
-                if first is not None:
-                    latency["voice_to_voice"] = round(first - caller.speech_end, 3)
+            latency.update(v2v.of_reply(at))
             for ours, theirs in (
                 ("e2e", "e2e_latency"),
                 ("llm_ttft", "llm_node_ttft"),
@@ -287,23 +241,13 @@ def _turns(
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m agent simulate", description=__doc__)
-    who = p.add_mutually_exclusive_group()
-    who.add_argument("--org", help="organization id (dispatch metadata organizationId)")
-    who.add_argument("--metadata", help="raw job metadata JSON, as a dispatch would send")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", type=Path, help="caller audio: a WAV file (one turn)")
-    src.add_argument("--say", action="append", help="a caller turn spoken by Piper (repeat)")
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="stereo WAV to write")
-    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds, whole call")
-    p.add_argument("--no-wait", action="store_true", help="fixed gaps, not waiting for the agent")
-    p.add_argument("-v", "--verbose", action="store_true", help="info logs to stderr")
+    add_call_arguments(p, timeout=DEFAULT_TIMEOUT)
     return p
 
 
 async def _run(args: argparse.Namespace) -> CallResult:
     metadata = job_metadata(args)
-    caller = [await load_wav(args.input)] if args.input else await say(args.say)
+    caller = await load_caller_audio(args.input, args.say)
     loader = get_loader()
     try:
         result = await simulate_call(
@@ -340,16 +284,10 @@ def main(argv: list[str]) -> int:
         os.environ.update(demo)  # this process is the simulated call's worker
     try:
         result = asyncio.run(_run(args))
-    except ProviderError as e:
+    except (ProviderError, OSError, ValueError) as e:
         print(f"simulate: {e}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as e:
-        print(f"simulate: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result.to_json()))
-    else:
-        print(format_transcript(result))
+    print_result(result, args.json)
     if demo:  # after the call: an error stays one line
         print(DEMO_PERSONA_NOTE.format(faq=demo["AGENT_FAQ_FILE"]), file=sys.stderr)
     return 0

@@ -20,8 +20,9 @@ from typing import Any
 
 import psutil
 
-from agent.tools.dialogue import CallResult, say
+from agent.tools.caller_audio import say
 from agent.tools.room_call import CallOptions, place_call
+from agent.tools.transcript import CallResult
 from tests.bench.bench_voice import QUESTIONS, _p95, _row, simulated
 from tests.e2e.rig import API_KEY, API_SECRET, SERVER_BIN, LiveKitServer, Worker
 

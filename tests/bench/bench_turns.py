@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.tools.dialogue import CallResult
+from agent.tools.transcript import CallResult
 from tests.bench.bench_voice import LIVEKIT_DEFAULTS, LOCAL_ENV, _p95, _row, env_overrides
 from tests.support.corpus import CORPUS, DEMO_FAQ, Utterance, answered, available_voices, speak
 

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agent.tools.dialogue import CallResult, say
+from agent.tools.caller_audio import say
 from agent.tools.simulate import simulate_call
+from agent.tools.transcript import CallResult
 from agent.worker.prewarm import shared_vad
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings

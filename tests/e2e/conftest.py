@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from livekit import rtc
 
-from agent.tools.dialogue import CallResult, say
+from agent.tools.caller_audio import say
 from agent.tools.room_call import CallOptions, place_call
+from agent.tools.transcript import CallResult
 from tests.e2e.rig import (
     API_KEY,
     API_SECRET,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from agent.tools.dialogue import CallResult
 from agent.tools.room_call import CallFailed
+from agent.tools.transcript import CallResult
 from tests.e2e.conftest import AGENT, FAQS, GREETINGS, backend_env, call, local_org
 from tests.e2e.rig import (
     API_KEY,

@@ -8,8 +8,8 @@ import signal
 import uuid
 from pathlib import Path
 
-from agent.tools.dialogue import CallResult
 from agent.tools.room_call import CallFailed
+from agent.tools.transcript import CallResult
 from tests.e2e.conftest import FAQS, backend_env, call
 from tests.e2e.rig import LiveKitServer, Worker, Workers, wait_until
 from tests.standins.backend import BackendServer

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import agent.tools.simulate as simulate_module
-from agent.tools.dialogue import say
+from agent.tools.caller_audio import say
 from agent.tools.simulate import simulate_call
 from agent.worker.call import Call
 from agent.worker.usage import CallRecord, UsageSender, UsageSettings, get_usage, usage_lines

@@ -1,31 +1,15 @@
-"""What a call looked like from the caller's side, shared by ``simulate`` (no server) and
-``call`` (a real LiveKit room): the turns, their latencies, the stereo recording; plus the
-caller-side helpers both commands use (Piper-spoken turns, job metadata, log format)."""
+"""What a call looked like from the caller's side, as ``simulate`` and ``call`` print it:
+the turns with the providers that served them and their latencies, as text or one JSON
+object."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livekit import rtc
-
-from agent.log import setup_logging as setup_logging  # simulate and call log the same way
-from agent.tools.audio_files import SAMPLE_RATE, CallerTurn, PlaybackSegment
-from agent.worker.org import check_org_id
-from plugins.audio import to_mono
-
-TURN_TIMEOUT = 20.0
-"""Longest a caller waits for the agent to answer before speaking again anyway."""
-CALLER_PAUSE = 0.3
-"""A caller's reaction time once the agent is done speaking."""
-SILENCE_GAP = 2.5
-"""Silence between ``--say`` turns when the caller does not wait for the agent."""
+from agent.tools.audio_files import CallerTurn, PlaybackSegment
 
 
 @dataclass
@@ -119,6 +103,11 @@ def format_transcript(result: CallResult) -> str:
     return "\n".join(lines)
 
 
+def print_result(result: CallResult, as_json: bool) -> None:
+    """The call on stdout: one JSON object (``--json``; logs stay on stderr) or the text."""
+    print(json.dumps(result.to_json()) if as_json else format_transcript(result))
+
+
 _UNIT_NAMES = {
     "audioSeconds": "s audio",
     "inputTokens": "input tokens",
@@ -139,54 +128,4 @@ def describe_usage(record: dict[str, Any]) -> str:
     return f"{'; '.join(parts) or 'none'}; estimated ${record['estimatedCostUsd']:.4f}{tail}"
 
 
-async def say(sentences: list[str]) -> list[rtc.AudioFrame]:
-    """Caller turns spoken by the local Piper voice, in-process."""
-    from plugins.piper_tts import load_voice
-
-    def speak(text: str) -> rtc.AudioFrame:
-        voice = load_voice()
-        chunks = list(voice.synthesize(text))
-        if not chunks:
-            raise ValueError(f"--say {text!r}: nothing to speak (give a sentence with words)")
-        pcm = b"".join(c.audio_int16_bytes for c in chunks)
-        frame = rtc.AudioFrame(pcm, chunks[0].sample_rate, 1, len(pcm) // 2)
-        return to_mono(frame, SAMPLE_RATE)
-
-    return [await asyncio.to_thread(speak, s) for s in sentences]
-
-
-def job_metadata(args: argparse.Namespace) -> str:
-    """The job metadata a dispatch would carry, from ``--org`` or ``--metadata``.
-    Raises ``ValueError`` with the rule when either is invalid."""
-    if args.metadata is not None:
-        try:
-            json.loads(args.metadata)  # a clear error now rather than a default org later
-        except json.JSONDecodeError as e:
-            raise ValueError(f"--metadata is not JSON: {e}") from None
-        return str(args.metadata)
-    if args.org:
-        return json.dumps({"organizationId": check_org_id(args.org, "--org")})
-    return ""
-
-
-async def wait_for_change(
-    changed: asyncio.Event, predicate: Callable[[], bool], timeout: float
-) -> bool:
-    """Wait until ``predicate()`` holds, re-checked whenever ``changed`` is set (and every
-    0.1 s); False when ``timeout`` passes first."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        changed.clear()
-        try:
-            await asyncio.wait_for(changed.wait(), min(remaining, 0.1))
-        except asyncio.TimeoutError:
-            pass
-    return True
-
-
-def answered_since(state: str, spoke_at: list[float], t: float) -> bool:
-    """The agent spoke after timeline second ``t`` and is listening again."""
-    return state in ("listening", "idle") and any(s > t for s in spoke_at)
+__all__ = ["CallResult", "Turn", "describe_usage", "format_transcript", "print_result"]
