@@ -1,38 +1,69 @@
-"""``python -m agent providers`` as a user runs it: a subprocess, against a loopback backend
-and in environment mode. Also the no-LiveKit-server hint."""
+"""``python -m agent`` as a user runs it: the commands' output and exit codes, against a
+loopback backend and in environment mode, and their one-line answers to bad input. The
+commands run in this process (``agent.cli.main``); one test runs the real entry point."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import subprocess
 import sys
+import warnings
+from collections.abc import Awaitable, Callable
 from typing import Any
+from unittest import mock
 
+import pytest
+
+from agent.cli import main
+from providers.catalogue.registry import import_plugins
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin
+from tests.support import REPO
 
 PLANTED = "sk-test-CLI-PLANTED-0987654321"
 
-
-async def run_agent(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    full_env.update(env)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "agent",
-        *args,
-        env=full_env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+RunAgent = Callable[..., Awaitable[tuple[int, str, str]]]
 
 
-async def test_providers_json_from_the_backend() -> None:
+def _exit_code(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+@pytest.fixture
+def run_agent(capsys: pytest.CaptureFixture[str]) -> RunAgent:
+    """``python -m agent ARGS`` with ``env`` over an environment without API keys: the exit
+    code, stdout and stderr. The command runs in a thread (it runs its own event loop, the
+    stand-ins serve from the test's); the environment, logging and warning filters it sets
+    up are restored after it. The livekit plugins are imported first, on the main thread,
+    as the worker does before its job threads: livekit refuses to register one elsewhere."""
+    import_plugins()
+
+    async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+        capsys.readouterr()  # what came before is not the command's
+        clean = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            with mock.patch.dict(os.environ, {**clean, **env}, clear=True):
+                with warnings.catch_warnings():
+                    code = await asyncio.wait_for(asyncio.to_thread(_exit_code, list(args)), 60)
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+async def test_providers_json_from_the_backend(run_agent: RunAgent) -> None:
     async with BackendServer(expected_key="internal") as backend:
         backend.set_org(
             "acme",
@@ -82,7 +113,7 @@ async def test_providers_json_from_the_backend() -> None:
     assert PLANTED not in out + err
 
 
-async def test_providers_json_in_env_mode() -> None:
+async def test_providers_json_in_env_mode(run_agent: RunAgent) -> None:
     code, out, err = await run_agent(
         "providers",
         "--json",
@@ -101,7 +132,7 @@ async def test_providers_json_in_env_mode() -> None:
     assert PLANTED not in out + err
 
 
-async def test_providers_check_exits_1_when_a_kind_is_down() -> None:
+async def test_providers_check_exits_1_when_a_kind_is_down(run_agent: RunAgent) -> None:
     # the only TTS is a Piper server nobody runs
     code, out, err = await run_agent(
         "providers",
@@ -120,7 +151,7 @@ async def test_providers_check_exits_1_when_a_kind_is_down() -> None:
     assert "breaker open" in out  # what the probe found, as the worker's breakers key it
 
 
-async def test_providers_check_reports_each_providers_breaker() -> None:
+async def test_providers_check_reports_each_providers_breaker(run_agent: RunAgent) -> None:
     """Each entry's breaker is what the probe left in the breakers, keyed as a worker keys
     them: open for an unreachable server and for a rejected key, closed for a provider that
     works, none for a config that cannot be built (no breaker is involved)."""
@@ -163,21 +194,29 @@ async def test_providers_check_reports_each_providers_breaker() -> None:
     assert asked == {"sk-good", "sk-bad"}  # both keys were really tried
 
 
-async def test_dev_without_livekit_server_says_how_to_start_one() -> None:
+async def test_dev_without_livekit_server_says_how_to_start_one(run_agent: RunAgent) -> None:
     code, _, err = await run_agent("dev", env={"LIVEKIT_URL": "ws://127.0.0.1:9"})
     assert code == 1
     assert "make livekit-dev" in err and "devkey" in err
     assert "Traceback" not in err
 
 
-async def test_help_lists_our_commands_and_livekits() -> None:
-    code, out, _ = await run_agent("--help", env={})
-    assert code == 0
+def test_the_real_entry_point_lists_our_commands_and_livekits() -> None:
+    """``python -m agent --help`` as a process: the entry point runs and exits 0."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    code, out = proc.returncode, proc.stdout
+    assert code == 0, proc.stderr
     for command in ("providers", "simulate", "call", "status", "usage", "start", "dev", "console"):
         assert f"\n  {command} " in out, command
 
 
-async def test_status_without_a_worker_says_so_in_one_line() -> None:
+async def test_status_without_a_worker_says_so_in_one_line(run_agent: RunAgent) -> None:
     from tests.support.net import free_port
 
     code, out, err = await run_agent("status", "--url", f"http://127.0.0.1:{free_port()}", env={})
@@ -185,7 +224,7 @@ async def test_status_without_a_worker_says_so_in_one_line() -> None:
     assert "no worker status at" in err and "Traceback" not in err
 
 
-async def test_call_without_a_server_says_so_in_one_line() -> None:
+async def test_call_without_a_server_says_so_in_one_line(run_agent: RunAgent) -> None:
     from tests.support.net import free_port
 
     env = {"LIVEKIT_URL": f"ws://127.0.0.1:{free_port()}", "AGENT_NAME": "x"}
@@ -198,7 +237,7 @@ async def test_call_without_a_server_says_so_in_one_line() -> None:
     assert out == ""
 
 
-async def test_call_rejects_a_bad_org_before_sending_anything() -> None:
+async def test_call_rejects_a_bad_org_before_sending_anything(run_agent: RunAgent) -> None:
     code, _, err = await run_agent("call", "--org", "../etc", "--say", "Hi.", env={})
     assert code == 2
     assert err.strip().splitlines() == [
@@ -207,7 +246,7 @@ async def test_call_rejects_a_bad_org_before_sending_anything() -> None:
     ]
 
 
-async def test_every_command_rejects_a_bad_org_with_the_rule() -> None:
+async def test_every_command_rejects_a_bad_org_with_the_rule(run_agent: RunAgent) -> None:
     for command in (["providers"], ["simulate", "--say", "Hi."], ["call", "--say", "Hi."]):
         code, _, err = await run_agent(*command, "--org", "../etc", env={})
         assert code == 2, command
@@ -217,7 +256,7 @@ async def test_every_command_rejects_a_bad_org_with_the_rule() -> None:
         ], command
 
 
-async def test_simulate_bad_input_is_one_line(tmp_path: Any) -> None:
+async def test_simulate_bad_input_is_one_line(run_agent: RunAgent, tmp_path: Any) -> None:
     not_audio = tmp_path / "notes.wav"
     not_audio.write_text("not audio")
     cases = {
@@ -232,14 +271,12 @@ async def test_simulate_bad_input_is_one_line(tmp_path: Any) -> None:
         assert code == 2 and len(lines) == 1 and lines[0].startswith(start), (args, err)
 
 
-async def test_console_without_portaudio_names_the_fix() -> None:
+async def test_console_without_portaudio_names_the_fix(run_agent: RunAgent) -> None:
     try:
         import sounddevice  # noqa: F401
     except OSError:
         pass
     else:
-        import pytest
-
         pytest.skip("this machine has PortAudio: console would open the microphone")
     code, _, err = await run_agent("console", env={})
     assert code == 1
@@ -250,7 +287,7 @@ async def test_console_without_portaudio_names_the_fix() -> None:
     ]
 
 
-async def test_providers_says_which_org_fell_back_and_why() -> None:
+async def test_providers_says_which_org_fell_back_and_why(run_agent: RunAgent) -> None:
     from tests.support.net import free_port
 
     env = {
@@ -272,7 +309,7 @@ async def test_providers_says_which_org_fell_back_and_why() -> None:
     assert PLANTED not in out + err
 
 
-async def test_providers_check_says_what_failed_not_breaker_closed() -> None:
+async def test_providers_check_says_what_failed_not_breaker_closed(run_agent: RunAgent) -> None:
     code, out, err = await run_agent(
         "providers",
         "--check",
