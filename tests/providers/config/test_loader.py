@@ -11,151 +11,34 @@ import json
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 import providers.config.loader as loader_module
-from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
 from providers.config.types import ConfigSource, OrgProviders, ProviderKind
 from providers.errors import BackendError, ConfigError, OrgNotFoundError
-from tests.support.net import free_port
-from tests.standins.backend import (
-    PROVIDERS_PATH,
-    BackendServer,
-    org_payload,
-    provider_entry,
+from tests.standins.backend import PROVIDERS_PATH, BackendServer, org_payload, provider_entry
+from tests.support.loader import (
+    BACKEND_SUMMARY,
+    DEEPGRAM_KEY,
+    ENV_SUMMARY,
+    KEY,
+    OPENAI_KEY,
+    ORG,
+    PLANTED,
+    FakeClock,
+    MakeLoader,
+    acme_body,
+    acme_providers,
+    names,
+    warnings_of,
+    within,
 )
-
-T = TypeVar("T")
-
-KEY = "internal-key-0123456789"
-ORG = "acme"
-PLANTED = "sk-test-PLANTED-1234567890"
-DEEPGRAM_KEY = "dg-acme-key-000111"
-OPENAI_KEY = "oa-acme-key-000222"
-
-ENV = {"STT_PROVIDER": "whisper", "LLM_PROVIDER": "offline", "TTS_PROVIDER": "piper"}
-"""The environment config the hybrid fallbacks must produce (distinct from the backend's)."""
-ENV_SUMMARY = {"stt": ["whisper"], "llm": ["offline"], "tts": ["piper"]}
-
-BACKEND_SUMMARY = {
-    "stt": ["deepgram", "vosk"],
-    "llm": ["groq", "openai"],
-    "tts": ["piper", "cartesia"],
-}
-
-
-def acme_providers() -> list[Any]:
-    """Deliberately out of priority order, with a disabled entry that would otherwise win."""
-    return [
-        provider_entry("vosk", "stt", priority=10, config={"host": "vosk.internal", "port": 2700}),
-        provider_entry(
-            "deepgram",
-            "stt",
-            priority=100,
-            config={"model": "nova-3", "language": "en"},
-            secrets={"apiKey": DEEPGRAM_KEY},
-        ),
-        provider_entry("openai", "stt", priority=500, enabled=False, secrets={"apiKey": "x"}),
-        provider_entry("openai", "llm", priority=50, secrets={"apiKey": OPENAI_KEY}),
-        provider_entry("groq", "llm", priority=80, secrets={"apiKey": "gq-acme"}),
-        provider_entry("cartesia", "tts", priority=5, secrets={"apiKey": "ca-acme"}),
-        provider_entry("piper", "tts", priority=20),
-    ]
-
-
-def acme_body(version: str = "17", providers: list[Any] | None = None) -> dict[str, Any]:
-    return org_payload(
-        ORG,
-        version,
-        acme_providers() if providers is None else providers,
-        agent={
-            "instructions": "You are the receptionist of Acme Dental.",
-            "greeting": "Hello, Acme Dental, how can I help?",
-            "faq": [{"question": "opening hours", "answer": "We are open nine to five."}],
-        },
-    )
-
-
-async def within(aw: Awaitable[T], seconds: float = 10.0) -> T:
-    """Every await a test makes is bounded."""
-    return await asyncio.wait_for(aw, seconds)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-MakeLoader = Callable[..., ProviderLoader]
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[BackendServer]:
-    async with BackendServer(expected_key=KEY) as server:
-        server.set_org(ORG, acme_body("17"), version="17")
-        yield server
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def make_loader(clock: FakeClock) -> AsyncIterator[MakeLoader]:
-    made: list[ProviderLoader] = []
-
-    def make(
-        backend_url: str | None,
-        *,
-        key: str | None = KEY,
-        env_fallback: bool = True,
-        cache_ttl: float = 60.0,
-        timeout: float = 2.0,
-        max_body_bytes: int = 1024 * 1024,
-        retry_after: float = 5.0,
-        environ: dict[str, str] | None = None,
-    ) -> ProviderLoader:
-        settings = LoaderSettings(
-            backend_url=backend_url,
-            internal_api_key=SecretStr(key) if key is not None else None,
-            env_fallback=env_fallback,
-            cache_ttl=cache_ttl,
-            timeout=timeout,
-            connect_timeout=1.0,
-            max_body_bytes=max_body_bytes,
-            retry_after=retry_after,
-        )
-        loader = ProviderLoader(
-            settings, environ=dict(ENV if environ is None else environ), clock=clock
-        )
-        made.append(loader)
-        return loader
-
-    yield make
-    for loader in made:
-        await within(loader.aclose())
-
-
-def warnings_of(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.levelno == logging.WARNING and message in r.getMessage()]
-
-
-def names(config: OrgProviders) -> dict[str, list[str]]:
-    return config.summary()
-
+from tests.support.net import free_port
 
 # --- miss, hit, TTL, revalidation ---------------------------------------------------------
 
@@ -190,14 +73,6 @@ async def test_miss_sends_one_authenticated_request_and_orders_chains(
     assert all(c.enabled for k in ProviderKind for c in config.chain(k))
     assert config.agent.greeting == "Hello, Acme Dental, how can I help?"
     assert config.agent.faq[0].answer == "We are open nine to five."
-
-
-async def test_version_comes_from_the_body(backend: BackendServer, make_loader: MakeLoader) -> None:
-    body = acme_body("17")
-    body["version"] = 42  # an integer version is still an opaque string to the worker
-    backend.set_org(ORG, body, version="17")
-    config = await within(make_loader(backend.url).load(ORG))
-    assert config.version == "42"
 
 
 async def test_hit_makes_no_request(
@@ -620,23 +495,6 @@ async def test_backend_only_fails_clearly(
     assert elapsed < timeout + 1.0, f"the caller waited {elapsed:.2f} s"
 
 
-_DEEP_JSON = b'{"providers": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-
-
-@pytest.mark.parametrize("env_fallback", [True, False], ids=["hybrid", "backend-only"])
-async def test_deeply_nested_json_is_invalid_json(
-    backend: BackendServer, make_loader: MakeLoader, env_fallback: bool
-) -> None:
-    backend.behave(ORG, raw_body=_DEEP_JSON)
-    loader = make_loader(backend.url, env_fallback=env_fallback)
-    if env_fallback:
-        config = await within(loader.load(ORG))
-        assert config.source is ConfigSource.ENV
-    else:
-        with pytest.raises(BackendError, match=f"org '{ORG}'.*invalid JSON"):
-            await within(loader.load(ORG))
-
-
 @pytest.mark.parametrize("env_fallback", [True, False], ids=["hybrid", "backend-only"])
 async def test_404_raises_org_not_found_in_every_mode(
     backend: BackendServer, make_loader: MakeLoader, env_fallback: bool
@@ -807,59 +665,6 @@ def test_retry_after_is_read_from_the_environment() -> None:
 
 
 # --- bad entries ---------------------------------------------------------------------------
-
-
-async def test_entry_with_a_wrong_type_is_skipped_and_the_rest_used(
-    backend: BackendServer, make_loader: MakeLoader, caplog: pytest.LogCaptureFixture
-) -> None:
-    providers = [
-        *acme_providers(),
-        provider_entry("openai", "stt", priority="high", secrets={"apiKey": "x"}),
-        provider_entry("deepgram", "nope", priority=1),
-        provider_entry("elevenlabs", "tts", priority=1, config="not-an-object"),
-        "not an entry",
-        {"type": "stt"},
-    ]
-    backend.set_org(ORG, acme_body("17", providers), version="17")
-    loader = make_loader(backend.url, env_fallback=False)
-
-    with caplog.at_level(logging.WARNING):
-        config = await within(loader.load(ORG))
-
-    assert config.source is ConfigSource.BACKEND
-    assert names(config) == BACKEND_SUMMARY
-    skipped = warnings_of(caplog, "skipping invalid provider entry")
-    assert len(skipped) == 5
-    by_entry = {r.entry: r.problem for r in skipped}  # type: ignore[attr-defined]
-    assert "priority" in by_entry["provider 'openai'"]
-    assert "type" in by_entry["provider 'deepgram'"]
-    assert "config" in by_entry["provider 'elevenlabs'"]
-    assert "providers[" in " ".join(by_entry)
-    assert all(r.org == ORG for r in skipped)  # type: ignore[attr-defined]
-
-
-async def test_unknown_provider_is_skipped_with_a_warning_naming_it(
-    backend: BackendServer, make_loader: MakeLoader, caplog: pytest.LogCaptureFixture
-) -> None:
-    providers = [
-        *acme_providers(),
-        provider_entry("telepathy", "stt", priority=1000),
-        provider_entry("piper", "llm", priority=1000),  # known name, wrong kind
-    ]
-    backend.set_org(ORG, acme_body("17", providers), version="17")
-    loader = make_loader(backend.url, env_fallback=False)
-
-    with caplog.at_level(logging.WARNING):
-        config = await within(loader.load(ORG))
-
-    assert names(config) == BACKEND_SUMMARY
-    unknown = warnings_of(caplog, "skipping unknown provider")
-    entries = sorted(r.entry for r in unknown)  # type: ignore[attr-defined]
-    assert entries == ["provider 'piper'", "provider 'telepathy'"]
-    telepathy = next(r for r in unknown if "telepathy" in r.entry)  # type: ignore[attr-defined]
-    assert telepathy.org == ORG  # type: ignore[attr-defined]
-    assert telepathy.kind == "stt"  # type: ignore[attr-defined]
-    assert "deepgram" in telepathy.known  # type: ignore[attr-defined]
 
 
 async def test_empty_kind_in_hybrid_is_filled_from_the_environment(
