@@ -1,16 +1,29 @@
 """``python -m agent``: our own subcommands (``providers``, ``simulate``, ``call``,
-``status``, ``usage``), everything else handed to livekit's CLI (``dev``, ``start``,
-``console``, ``connect``, ``download-files``)."""
+``status``, ``usage``) and the worker's (``start``, ``dev``, ``connect``, ``console``,
+``download-files``).
+
+The worker runs through livekit's supported entry point, ``python -m livekit.agents``
+(its thin CLI), which loads the ``AgentServer`` from ``agent/worker/app.py``: ``start``
+and ``dev`` hand it that module, ``download-files`` runs there as is. ``connect`` joins a
+room with the server's public API. ``console`` alone still needs livekit's deprecated
+Python CLI: 1.8 has no other console with this machine's audio (``lk agent console`` is
+its successor, in the LiveKit CLI)."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import runpy
 import sys
 import warnings
+from pathlib import Path
 
 from agent.livekit_server import LIVEKIT_HINT, livekit_reachable
 
-_NEEDS_SERVER = {"dev", "start", "connect"}
+WORKER_APP = Path(__file__).resolve().parent / "worker" / "app.py"
+"""The module whose ``server`` livekit's CLI (and the LiveKit CLI, ``lk``) runs."""
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL")
 
 USAGE = """\
 usage: python -m agent COMMAND [options]      (COMMAND --help for its options)
@@ -22,13 +35,18 @@ Our commands:
   status      which providers a running worker considers healthy, and why not
   usage       usage records waiting in the spool; --flush sends them now
 
-livekit's commands (its CLI):
+The worker (through livekit's CLI, python -m livekit.agents):
   start       run the worker in production mode (what deployments and the tests run)
   dev         run the worker with development defaults (make dev-local)
   console     talk to the agent with this machine's microphone and speaker
   connect     join one existing room
   download-files  fetch the plugins' model files
 """
+
+CONSOLE_NOTE = (
+    "console: livekit's Python console, deprecated in livekit-agents 1.8; its successor is "
+    "the LiveKit CLI's `lk agent console --entrypoint agent/worker/app.py`"
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,24 +78,163 @@ def main(argv: list[str] | None = None) -> None:
         from agent.tools.usage_cmd import main as usage_main
 
         raise SystemExit(usage_main(args[1:]))
+    if command in ("start", "dev"):
+        run_livekit(worker_argv(command, args[1:]))
+    if command == "connect":
+        raise SystemExit(connect(args[1:]))
+    if command == "console":
+        console(args[1:])
+    if command == "download-files":
+        run_livekit(["download-files"])
+    print(f"python -m agent: no command {command!r}\n\n{USAGE}", file=sys.stderr)
+    raise SystemExit(2)
 
-    if command == "console" and "--help" not in args and (problem := _no_audio_device()):
+
+def _worker_parser(command: str) -> argparse.ArgumentParser:
+    dev = command == "dev"
+    p = argparse.ArgumentParser(
+        prog=f"python -m agent {command}",
+        description=(
+            "Run the worker with development defaults: colored logs, no load limit, no "
+            "prewarmed runner, no drain. No reload on file changes: `lk agent dev "
+            "--entrypoint agent/worker/app.py` (the LiveKit CLI) reloads."
+            if dev
+            else "Run the worker in production mode: JSON logs, load limit, graceful drain."
+        ),
+    )
+    p.add_argument("--url", help="the LiveKit server (default: $LIVEKIT_URL)")
+    p.add_argument("--api-key", help="its API key (default: $LIVEKIT_API_KEY)")
+    p.add_argument("--api-secret", help="its API secret (default: $LIVEKIT_API_SECRET)")
+    p.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=os.environ.get("LIVEKIT_LOG_LEVEL", "DEBUG" if dev else "INFO").upper(),
+        help="default: $LIVEKIT_LOG_LEVEL, else %(default)s",
+    )
+    if dev:
+        # livekit 1.8 removed the in-process reload; the flag stays for old command lines
+        p.add_argument("--reload", action=argparse.BooleanOptionalAction, help=argparse.SUPPRESS)
+    else:
+        p.add_argument("--log-format", choices=("json", "colored"), default="json")
+        p.add_argument(
+            "--drain-timeout",
+            type=int,
+            help="seconds a SIGTERM waits for calls to end (default: $DRAIN_TIMEOUT, 1800)",
+        )
+    return p
+
+
+def worker_argv(command: str, args: list[str]) -> list[str]:
+    """``python -m agent start|dev`` as the ``python -m livekit.agents`` command line that
+    runs the worker; exits with a hint when no LiveKit server answers."""
+    opts = _worker_parser(command).parse_args(args)
+    _require_livekit(opts.url)
+    argv = ["start", str(WORKER_APP), "--log-level", opts.log_level]
+    if command == "dev":
+        # what livekit's own `dev` set: livekit's development defaults (utils.is_dev_mode)
+        os.environ["LIVEKIT_DEV_MODE"] = "1"
+        argv.append("--dev")
+    else:
+        argv += ["--log-format", opts.log_format]
+        if opts.drain_timeout is not None:
+            os.environ["DRAIN_TIMEOUT"] = str(opts.drain_timeout)
+    for flag, value in (
+        ("--url", opts.url),
+        ("--api-key", opts.api_key),
+        ("--api-secret", opts.api_secret),
+    ):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
+def run_livekit(argv: list[str]) -> None:
+    """``python -m livekit.agents ARGV``, in this process: livekit's supported CLI."""
+    sys.argv = ["python -m livekit.agents", *argv]
+    runpy.run_module("livekit.agents", run_name="__main__", alter_sys=True)
+    raise SystemExit(0)
+
+
+def connect(args: list[str]) -> int:
+    """Join one room (created if missing) as the agent, without a dispatch: the worker runs
+    unregistered and takes that one job."""
+    p = argparse.ArgumentParser(
+        prog="python -m agent connect", description="Join one room as the agent."
+    )
+    p.add_argument("--room", required=True, help="the room to join (created if missing)")
+    p.add_argument("--participant-identity", help="the agent's identity (default: agent-…)")
+    p.add_argument("--url", help="the LiveKit server (default: $LIVEKIT_URL)")
+    p.add_argument("--api-key", help="its API key (default: $LIVEKIT_API_KEY)")
+    p.add_argument("--api-secret", help="its API secret (default: $LIVEKIT_API_SECRET)")
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="DEBUG")
+    opts = p.parse_args(args)
+    url = _require_livekit(opts.url)
+
+    import asyncio
+    import logging
+    import signal
+
+    from livekit import api
+    from livekit.agents import utils
+
+    from agent.log import ExtraFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(ExtraFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=opts.log_level, handlers=[handler], force=True)
+
+    from agent.worker.app import server
+
+    key = opts.api_key or os.environ.get("LIVEKIT_API_KEY", "")
+    secret = opts.api_secret or os.environ.get("LIVEKIT_API_SECRET", "")
+    server.update_options(ws_url=url, api_key=key, api_secret=secret)
+    identity = opts.participant_identity or utils.shortuuid("agent-")
+
+    async def join() -> None:
+        async with api.LiveKitAPI(url, key, secret) as lk:
+            found = await lk.room.list_rooms(api.ListRoomsRequest(names=[opts.room]))
+            room = found.rooms[0] if found.rooms else None
+            if room is None:
+                room = await lk.room.create_room(api.CreateRoomRequest(name=opts.room))
+        await server.simulate_job(
+            opts.room, fake_job=False, room_info=room, agent_identity=identity
+        )
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Future[None]] = set()
+        server.once("worker_started", lambda: tasks.add(asyncio.ensure_future(join())))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: tasks.add(asyncio.ensure_future(server.aclose())))
+        await server.run(devmode=True, unregistered=True)
+
+    asyncio.run(run())
+    return 0
+
+
+def console(args: list[str]) -> None:
+    if "--help" not in args and (problem := _no_audio_device()):
         print(problem, file=sys.stderr)
         raise SystemExit(1)
-    if command in _NEEDS_SERVER and "--help" not in args:
-        url = _flag(args, "--url") or os.environ.get("LIVEKIT_URL", "")
-        if not url or not livekit_reachable(url):
-            print(LIVEKIT_HINT.format(url=url or "(LIVEKIT_URL is not set)"), file=sys.stderr)
-            raise SystemExit(1)
-
+    print(CONSOLE_NOTE, file=sys.stderr)
     from livekit.agents import cli
 
-    from agent.worker.server import build_server
+    from agent.worker.app import server
 
-    sys.argv = [sys.argv[0], *args]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        cli.run_app(build_server())
+    sys.argv = [sys.argv[0], "console", *args]
+    cli.run_app(server)
+    raise SystemExit(0)
+
+
+def _require_livekit(url: str | None) -> str:
+    """The LiveKit server's URL (``url``, else ``$LIVEKIT_URL``); exits with how to start
+    one when nothing answers there."""
+    url = url or os.environ.get("LIVEKIT_URL", "")
+    if not url or not livekit_reachable(url):
+        print(LIVEKIT_HINT.format(url=url or "(LIVEKIT_URL is not set)"), file=sys.stderr)
+        raise SystemExit(1)
+    return url
 
 
 def _no_audio_device() -> str | None:
@@ -92,13 +249,4 @@ def _no_audio_device() -> str | None:
         )
     except ImportError:
         return "console needs sounddevice: pip install sounddevice"
-    return None
-
-
-def _flag(args: list[str], name: str) -> str | None:
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
     return None

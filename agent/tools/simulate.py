@@ -172,7 +172,7 @@ async def simulate_call(
                 await call.session.aclose()
                 await audio_in.aclose()
                 await audio_out.aclose()
-                record = await call.finish()
+                record = await call.finish(ctx)
 
     left = audio_in.recording()
     right = audio_out.recording(len(left), origin=audio_in.start)

@@ -4,7 +4,6 @@ a room job, a fake job in tests, and ``python -m agent simulate``."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,40 +39,35 @@ class Call:
     started_at: float = field(default_factory=time.time)
     record: CallRecord | None = None
     """Set by ``finish``."""
-    started: bool = False
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when the session has closed (its last metrics are counted by then)."""
-
-    def __post_init__(self) -> None:
-        self.session.on("close", lambda _: self.closed.set())
 
     async def start(self, *, room: NotGivenOr[rtc.Room] = NOT_GIVEN) -> None:
         """Start the session (on ``room``, or on whatever I/O was set) and greet."""
         await self.session.start(agent=self.agent, room=room)
-        self.started = True
         if self.org.agent.greeting:
             self.session.say(self.org.agent.greeting)
 
-    async def finish(self) -> CallRecord:
-        """The call is over: price what livekit counted, hand the record to the usage
-        sender (spooled, then sent in the background; this never waits for the backend) and
-        close the call's providers. Idempotent.
+    async def finish(self, ctx: JobContext) -> CallRecord:
+        """The call is over and its session closed: price what livekit counted (the
+        session report of the job ``ctx``), hand the record to the usage sender (spooled,
+        then sent in the background; this never waits for the backend) and close the
+        call's providers. Idempotent.
 
-        At job shutdown livekit closes the session beside this (shutdown callbacks run
-        together): the record waits, a bounded moment, for that close, so a reply still
-        being spoken is counted."""
+        Runs once the session has closed, so a reply still being spoken at hang-up is
+        counted: for a room job from livekit's ``on_session_end`` (``session_ended``),
+        which livekit calls after closing the job's session; ``simulate`` calls it after
+        closing its own."""
         if self.record is not None:
             return self.record
-        if self.started and not self.closed.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.closed.wait(), SESSION_CLOSE_WAIT)
+        if _CALLS.get(self.call_id) is self:
+            del _CALLS[self.call_id]
+        report = ctx.make_session_report(self.session)
         org_id = self.org.organization_id
-        lines = usage_lines(self.session.usage.model_usage, self.chains.configs, org_id=org_id)
+        lines = usage_lines(report.model_usage or [], self.chains.configs, org_id=org_id)
         self.record = CallRecord(
             call_id=self.call_id,
             organization_id=org_id,
             started_at=self.started_at,
-            ended_at=time.time(),
+            ended_at=report.timestamp,
             config_source=self.org.source.value,
             config_version=self.org.version,
             strategy=self.routing.strategy.value,
@@ -93,8 +87,9 @@ class Call:
         return self.record
 
 
-SESSION_CLOSE_WAIT = 5.0
-"""Seconds ``Call.finish`` waits for livekit to close the session before it counts."""
+_CALLS: dict[str, Call] = {}
+"""The calls this process has configured and not finished, by job id: how livekit's
+``on_session_end`` (``session_ended``), which gets the job only, finds the job's call."""
 
 
 async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None) -> Call:
@@ -152,7 +147,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     )
     metrics.CALLS.labels(metrics.org_label(org.organization_id), org.source.value).inc()
     metrics.observe_session(session, chains)
-    return Call(
+    call = Call(
         ref,
         org,
         chains,
@@ -162,6 +157,8 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
         routing=routing,
         room=ctx.job.room.name,
     )
+    _CALLS[call.call_id] = call
+    return call
 
 
 ATTRIBUTE_CALL_ERROR = "voice_agent.error"
@@ -176,12 +173,15 @@ async def entrypoint(ctx: JobContext) -> None:
     except ProviderError as e:
         await refuse_call(ctx, str(e))
         return
-
-    async def finish() -> None:
-        await call.finish()
-
-    ctx.add_shutdown_callback(finish)
     await call.start(room=ctx.room)
+
+
+async def session_ended(ctx: JobContext) -> None:
+    """livekit's ``on_session_end`` for a room job: it runs once livekit has closed the
+    job's session (its last metrics counted), before the room is left. The call's usage
+    comes from livekit's session report. A refused call has nothing to count."""
+    if (call := _CALLS.get(ctx.job.id)) is not None:
+        await call.finish(ctx)
 
 
 async def refuse_call(ctx: JobContext, reason: str) -> None:

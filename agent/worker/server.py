@@ -16,7 +16,7 @@ from typing import Any
 from livekit.agents import AgentServer, JobExecutorType
 
 from agent.log import logger
-from agent.worker.call import entrypoint
+from agent.worker.call import entrypoint, session_ended
 from agent.worker.prewarm import prewarm
 from agent.worker.status import StatusServer, status_port
 from agent.worker.turns import TurnSettings
@@ -65,7 +65,11 @@ def build_server() -> AgentServer:
     )
     if max_calls:
         server.load_fnc = lambda s: min(1.0, len(s.active_jobs) / max_calls)
-    server.rtc_session(entrypoint, agent_name=env.get("AGENT_NAME", ""))
+    # every job is accepted (livekit's default on_request): a call whose org cannot be
+    # served is refused inside the room, where the caller is told why (call.refuse_call)
+    server.rtc_session(
+        entrypoint, agent_name=env.get("AGENT_NAME", ""), on_session_end=session_ended
+    )
     # usage records spooled by this worker (or before its restart) go out from here
     get_usage().start()
     if (port := status_port(env)) is not None:

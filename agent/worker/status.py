@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from aiohttp import web
+from livekit.agents import utils
 
 from agent.log import logger
 from agent.worker.usage import get_usage
@@ -65,35 +66,25 @@ def status(health: HealthRegistry | None = None) -> dict[str, Any]:
     }
 
 
-class StatusServer:
-    """A small aiohttp server on the worker's event loop."""
+class StatusServer(utils.http_server.HttpServer):
+    """livekit's small aiohttp server (the one its health port runs on) with our route, on
+    the worker's event loop."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self._runner: web.AppRunner | None = None
+        super().__init__(host, port)
+        self.app.router.add_get(STATUS_PATH, _handle_status)
 
     async def start(self) -> None:
-        app = web.Application()
-
-        async def handle(_: web.Request) -> web.Response:
-            # the spool's depth is a SQLite read: off the worker's event loop
-            return web.json_response(await asyncio.to_thread(status))
-
-        app.router.add_get(STATUS_PATH, handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        await super().start()
         logger.info(
             "status server listening",
             extra={"url": f"http://{self.host}:{self.port}{STATUS_PATH}", "port": self.port},
         )
 
-    async def aclose(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+
+async def _handle_status(_: web.Request) -> web.Response:
+    # the spool's depth is a SQLite read: off the worker's event loop
+    return web.json_response(await asyncio.to_thread(status))
 
 
 def status_port(environ: Any = None) -> int | None:

@@ -328,3 +328,96 @@ async def test_providers_check_says_what_failed_not_breaker_closed(run_agent: Ru
         "set DEEPGRAM_API_KEY"
     )
     assert "breaker closed" not in out
+
+
+def _run_in_process(monkeypatch: Any, *args: str) -> tuple[int, list[str]]:
+    """``python -m agent ARGS`` in this process up to livekit's CLI: the exit code and the
+    command line ``python -m livekit.agents`` was given (the worker itself never starts)."""
+    import runpy
+
+    import pytest
+
+    from agent import cli
+
+    handed: list[str] = []
+
+    def run_module(name: str, **_: Any) -> None:
+        assert name == "livekit.agents"
+        handed.extend(sys.argv[1:])
+        raise SystemExit(0)
+
+    monkeypatch.setattr(runpy, "run_module", run_module)
+    monkeypatch.setattr(cli, "livekit_reachable", lambda url: url == "ws://lk.test:7880")
+    monkeypatch.setattr(sys, "argv", ["python -m agent", *args])
+    # what the commands set for livekit, put back after the test
+    for name in ("LIVEKIT_DEV_MODE", "DRAIN_TIMEOUT", "LIVEKIT_LOG_LEVEL"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LIVEKIT_URL", "ws://lk.test:7880")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(list(args))
+    assert isinstance(exit_.value.code, int)
+    return exit_.value.code, handed
+
+
+def test_start_and_dev_run_livekits_cli_on_the_worker_module(monkeypatch: Any) -> None:
+    from agent.cli import WORKER_APP
+
+    app = str(WORKER_APP)
+    assert WORKER_APP.is_file()
+    assert _run_in_process(monkeypatch, "start") == (
+        0, ["start", app, "--log-level", "INFO", "--log-format", "json"]
+    )  # fmt: skip
+    assert "LIVEKIT_DEV_MODE" not in os.environ
+
+    flags = _run_in_process(
+        monkeypatch,
+        "start",
+        "--url=ws://lk.test:7880",
+        "--api-key",
+        "k",
+        "--api-secret",
+        "s",
+        "--log-level",
+        "warn",
+        "--drain-timeout",
+        "30",
+    )
+    assert flags == (0, [
+        "start", app, "--log-level", "WARN", "--log-format", "json",
+        "--url", "ws://lk.test:7880", "--api-key", "k", "--api-secret", "s",
+    ])  # fmt: skip
+    assert os.environ["DRAIN_TIMEOUT"] == "30"
+
+    assert _run_in_process(monkeypatch, "dev") == (
+        0, ["start", app, "--log-level", "DEBUG", "--dev"]
+    )  # fmt: skip
+    assert os.environ["LIVEKIT_DEV_MODE"] == "1"  # livekit's development defaults
+
+    assert _run_in_process(monkeypatch, "download-files") == (0, ["download-files"])
+
+
+def test_start_checks_the_server_its_flag_names(monkeypatch: Any, capsys: Any) -> None:
+    code, handed = _run_in_process(monkeypatch, "start", "--url", "ws://127.0.0.1:9")
+    assert (code, handed) == (1, [])
+    assert "No LiveKit server is reachable at ws://127.0.0.1:9." in capsys.readouterr().err
+
+
+async def test_the_worker_entry_point_raises_no_deprecation_warning() -> None:
+    """livekit's CLI module and the worker module it loads (which builds the server), and
+    ``start --help``, with every DeprecationWarning an error."""
+    code, _, err = await run_agent(
+        "start", "--help", env={"PYTHONWARNINGS": "error::DeprecationWarning"}
+    )
+    assert code == 0, err
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-W",
+        "error::DeprecationWarning",
+        "-c",
+        "import livekit.agents.__main__, agent.worker.app",
+        env={**os.environ, "STATUS_PORT": "off"},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err_bytes.decode()

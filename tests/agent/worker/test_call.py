@@ -258,3 +258,55 @@ def test_prewarm_does_not_warn_about_a_model_no_chain_is_built_with(
     [left_out] = [r for r in caplog.records if r.getMessage() == "provider left out of the chain"]
     assert left_out.__dict__["provider"] == "'vosk' (stt)"
     assert "no Vosk model found" in left_out.__dict__["reason"]
+
+
+async def test_livekits_on_session_end_spools_the_calls_usage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """livekit calls ``on_session_end`` once it has closed the job's session: the call's
+    usage, from livekit's session report, is priced and spooled (the backend is never
+    waited for: nothing listens at its URL), once."""
+    from agent.worker.call import session_ended
+    from agent.worker.usage import get_usage
+    from tests.support.net import free_port
+
+    monkeypatch.setenv("AICO_BACKEND_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AICO_INTERNAL_API_KEY", "internal")
+    async with OpenAIStandin(reply="Nine to five.") as server:
+        monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("LLM_MODEL", "llama3.1")
+        loader = ProviderLoader(LoaderSettings())
+        with fake_job_context(job_id="job-usage") as ctx:
+            call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
+            await call.session.start(agent=call.agent)
+            await asyncio.wait_for(call.session.run(user_input="When are you open?"), TIMEOUT)
+            await call.session.aclose()  # what livekit does before on_session_end
+            await asyncio.wait_for(session_ended(ctx), TIMEOUT)
+            await session_ended(ctx)  # the call is finished: nothing more is counted
+        await loader.aclose()
+    record = call.record
+    assert record is not None and record.call_id == "job-usage"
+    [llm] = [u for u in record.usage if u.kind == "llm"]
+    assert llm.provider == "openai-compatible" and sum(llm.units.values()) > 0
+    spool = get_usage().spool
+    assert spool is not None and spool.depth() == 1
+
+
+def test_the_server_hands_livekit_the_session_end_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    from livekit.agents import AgentServer
+
+    from agent.worker.call import entrypoint, session_ended
+    from agent.worker.server import build_server
+
+    registered: dict[str, Any] = {}
+    real = AgentServer.rtc_session
+
+    def spy(self: AgentServer, *args: Any, **kwargs: Any) -> Any:
+        registered.update(kwargs, args=args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AgentServer, "rtc_session", spy)
+    monkeypatch.setenv("STATUS_PORT", "off")
+    build_server()
+    assert registered["args"] == (entrypoint,)
+    assert registered["on_session_end"] is session_ended
