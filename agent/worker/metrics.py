@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from providers.chains.failover import Failover, on_failover
+from providers.chains.events import Failover, on_failover
 from providers.chains.health import BreakerState, HealthKeys, HealthRegistry, describe_error
 from providers.config.settings import env_bool, env_float
 

@@ -3,7 +3,8 @@ each a fallback chain when more than one provider is configured.
 
 A provider that cannot be built (missing key, bad option, plugin not installed, no local
 model) is left out of its chain with one error line; the call goes on with the rest. Only a
-kind left with no provider at all stops the job.
+kind left with no provider at all stops the job. Each kind's chain is wired in its own
+package (``stt``, ``llm``, ``tts``): this module builds the providers and hands them over.
 """
 
 from __future__ import annotations
@@ -12,28 +13,18 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from livekit.agents import llm, stt, tts, vad
 
 from providers.catalogue.registry import BuildRequest, get_spec, offline_last
-from providers.chains.failover import (
-    FailoverLog,
-    FailoverSettings,
-    LLMFallback,
-    STTFallback,
-    log_switches,
-    report_stt_health,
-)
+from providers.chains.budgets import FailoverSettings
+from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, get_health
-from providers.chains.llm.guard import GuardedLLM
-from providers.chains.stt.early_decode import (
-    DEFAULT_EARLY_DECODE,
-    DEFAULT_JOIN_PAUSES,
-    EarlyDecodeAdapter,
-)
-from providers.chains.stt.guard import GuardedSTT, Handover
-from providers.chains.tts.chain import ChainMember, ChainTTS
+from providers.chains.llm import build_llm_chain
+from providers.chains.stt import build_stt_chain
+from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES
+from providers.chains.tts import build_tts_chain
 from providers.config.settings import env_float
 from providers.config.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import (
@@ -186,11 +177,18 @@ def build_chains(
     for c, obj in (*stts, *llms, *ttss):
         configs.setdefault((c.kind.value, obj.provider), c)
     return Chains(
-        stt=_stt_chain(
-            stts, vad, org.organization_id, health, failover, early_decode, join_pauses, failovers
+        stt=build_stt_chain(
+            stts,
+            health=health,
+            failover=failover,
+            failovers=failovers,
+            vad=vad,
+            org_id=org.organization_id,
+            early_decode=early_decode,
+            join_pauses=join_pauses,
         ),
-        llm=_llm_chain(llms, health, failover, failovers),
-        tts=_tts_chain(ttss, health, failover, failovers),
+        llm=build_llm_chain(llms, health=health, failover=failover, failovers=failovers),
+        tts=build_tts_chain(ttss, health=health, failover=failover, failovers=failovers),
         providers={
             kind: [c.provider for c, _ in built]
             for kind, built in (
@@ -206,102 +204,3 @@ def build_chains(
         joins_pauses=not stts[0][1].capabilities.streaming and early_decode > 0,
         plugins=[obj for _, obj in (*stts, *llms, *ttss)],
     )
-
-
-def _stt_chain(
-    built: Built,
-    vad_: vad.VAD | None,
-    org_id: str | None,
-    health: HealthRegistry,
-    failover: FailoverSettings,
-    early_decode: float,
-    join_pauses: float,
-    failovers: FailoverLog,
-) -> stt.STT[Any]:
-    if vad_ is None and any(not s.capabilities.streaming for _, s in built):
-        raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
-    last = len(built) - 1
-    # what the caller said to a failed STT goes to the next one (only a chain has a next)
-    handover = Handover(failover.stt_replay) if last and failover.stt_replay > 0 else None
-    wrapped: list[stt.STT[Any]] = []
-    for i, (c, s) in enumerate(built):
-        member: stt.STT[Any] = s
-        if not s.capabilities.streaming and early_decode > 0:
-            member = EarlyDecodeAdapter(
-                stt=s,
-                vad=vad_,  # type: ignore[arg-type]
-                after_silence=early_decode,
-                join_pauses=join_pauses,
-            )
-        elif not s.capabilities.streaming:
-            member = stt.StreamAdapter(stt=s, vad=vad_)  # type: ignore[arg-type]
-        # a hang must hand over to the next one; the last one has nobody to hand over to
-        watchdog = s.capabilities.streaming and i < last and vad_ is not None
-        if watchdog or handover is not None:
-            member = GuardedSTT(
-                member,
-                name=c.provider,
-                vad=vad_ if watchdog else None,
-                budget=failover.budget(c) if watchdog else None,
-                handover=handover,
-            )
-        wrapped.append(member)
-    if len(wrapped) == 1:
-        return wrapped[0]
-    adapter = STTFallback(
-        wrapped,
-        vad=vad_,
-        # no retries of a failed provider, and connecting may take one budget
-        attempt_timeout=failover.budget(built[0][0]),
-        max_retry_per_stt=0,
-    )
-    if handover is not None:
-        handover.watch(adapter, len(wrapped))
-    last_error = report_stt_health(adapter, wrapped, [HealthKeys.of(c) for c, _ in built], health)
-    log_switches(
-        adapter,
-        [c.provider for c, _ in built],
-        wrapped,
-        failovers=failovers,
-        kind=ProviderKind.STT,
-        reason_of=last_error,
-    )
-    return adapter
-
-
-def _llm_chain(
-    built: Built, health: HealthRegistry, failover: FailoverSettings, failovers: FailoverLog
-) -> llm.LLM[Any]:
-    if len(built) == 1:
-        return cast("llm.LLM[Any]", built[0][1])
-    members: list[llm.LLM[Any]] = [
-        GuardedLLM(
-            m, name=c.provider, keys=HealthKeys.of(c), health=health, budget=failover.budget(c)
-        )
-        for c, m in built[:-1]
-    ]
-    members.append(built[-1][1])  # the offline responder: nothing to guard, never fails
-    # retry_on_chunk_sent: a provider dropping mid-reply still ends in a complete answer
-    adapter = LLMFallback(members, max_retry_per_llm=0, retry_on_chunk_sent=True)
-    log_switches(
-        adapter,
-        [c.provider for c, _ in built],
-        members,
-        failovers=failovers,
-        kind=ProviderKind.LLM,
-        reason_of=lambda i: getattr(members[i], "last_error", None),
-    )
-    return adapter
-
-
-def _tts_chain(
-    built: Built, health: HealthRegistry, failover: FailoverSettings, failovers: FailoverLog
-) -> tts.TTS[Any]:
-    if len(built) == 1:
-        return cast("tts.TTS[Any]", built[0][1])
-    last = len(built) - 1
-    members = [
-        ChainMember(c.provider, t, HealthKeys.of(c), None if i == last else failover.budget(c))
-        for i, (c, t) in enumerate(built)
-    ]
-    return ChainTTS(members, health=health, failovers=failovers)

@@ -8,7 +8,7 @@ from livekit.agents import APIStatusError
 from prometheus_client import REGISTRY
 
 from agent.worker import metrics
-from providers.chains.failover import FailoverLog
+from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.config.types import ProviderConfig, ProviderKind
 

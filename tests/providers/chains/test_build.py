@@ -17,7 +17,7 @@ from providers.catalogue.registry import REGISTRY
 from providers.chains.build import build_chains, build_provider
 from providers.chains.llm.guard import GuardedLLM
 from providers.chains.stt.guard import GuardedSTT
-from providers.chains.tts.chain import ChainTTS
+from providers.chains.tts.fallback import ChainTTS
 from providers.config.backend import describe
 from providers.config.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import ConfigError, MissingSecretError, ProviderUnavailableError

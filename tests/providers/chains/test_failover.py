@@ -22,8 +22,9 @@ from livekit.agents.utils import http_context
 from pydantic import SecretStr
 
 from agent.worker.prewarm import shared_vad
+from providers.chains.budgets import FailoverSettings
 from providers.chains.build import build_chains
-from providers.chains.failover import FailoverLog, FailoverSettings
+from providers.chains.events import FailoverLog
 from providers.chains.health import BreakerState, HealthKeys, HealthRegistry
 from providers.config.types import (
     AgentPersona,
@@ -248,7 +249,7 @@ async def test_a_probe_ending_in_a_raw_exception_frees_the_slot() -> None:
     slot must not stay taken, or the provider is skipped until the worker restarts."""
     from livekit.agents import APIConnectOptions, tts
 
-    from providers.chains.tts.chain import ChainMember, ChainTTS
+    from providers.chains.tts.fallback import ChainMember, ChainTTS
 
     class Broken(tts.TTS):  # a plugin with a bug
         def __init__(self) -> None:

@@ -37,7 +37,7 @@ from livekit.agents import (
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
-from providers.chains.failover import FailoverLog
+from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, describe_error
 from providers.compat import RelaysMetrics, timed_words
 from providers.config.types import ProviderKind
