@@ -125,7 +125,13 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     health = get_health()
     metrics.install(health)
     turns = TurnSettings.from_env()
-    chains = build_chains(org, vad=vad, health=health, join_pauses=turns.mid_sentence_pause)
+    chains = build_chains(
+        org,
+        vad=vad,
+        health=health,
+        join_pauses=turns.mid_sentence_pause,
+        on_failover=[metrics.count_failover],
+    )
     # this org's local models (usually loaded at prewarm already), off the event loop
     await asyncio.to_thread(load_models, org, chains.providers)
     session: AgentSession[None] = AgentSession(

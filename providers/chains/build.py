@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from livekit.agents import llm, stt, tts, vad
 
 from providers.catalogue.registry import BuildRequest, get_spec, offline_last
 from providers.chains.budgets import FailoverSettings
-from providers.chains.events import FailoverLog
+from providers.chains.events import FailoverListener, FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, get_health
 from providers.chains.llm import build_llm_chain
 from providers.chains.stt import build_stt_chain
@@ -160,10 +161,12 @@ def build_chains(
     failover: FailoverSettings | None = None,
     early_decode: float | None = None,
     join_pauses: float = DEFAULT_JOIN_PAUSES,
+    on_failover: Iterable[FailoverListener] = (),
 ) -> Chains:
     """The three chains of one call. ``vad`` drives non-streaming STTs, which start
     decoding after ``early_decode`` seconds of silence (``STT_EARLY_DECODE``; 0: at the
-    VAD's end of speech, as livekit's ``StreamAdapter`` does)."""
+    VAD's end of speech, as livekit's ``StreamAdapter`` does). ``on_failover``: told every
+    switch of this call (metrics)."""
     health = health or get_health()
     failover = failover or FailoverSettings.from_env()
     if early_decode is None:
@@ -172,7 +175,7 @@ def build_chains(
     stts = _build_kind(org, ProviderKind.STT, health, skipped)
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)
     ttss = _build_kind(org, ProviderKind.TTS, health, skipped)
-    failovers = FailoverLog(org.organization_id)
+    failovers = FailoverLog(org.organization_id, on_failover)
     configs: dict[tuple[str, str], ProviderConfig] = {}
     for c, obj in (*stts, *llms, *ttss):
         configs.setdefault((c.kind.value, obj.provider), c)

@@ -1,11 +1,10 @@
 """A call's provider switches: one ``Failover`` each, logged once, kept for the call's
-usage record and told to this process's listeners (metrics)."""
+usage record and told to the listeners the call was built with (metrics)."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,23 +30,17 @@ class Failover:
 
 
 FailoverListener = Callable[[Failover, str | None], None]
-_listeners: list[FailoverListener] = []
-_listeners_lock = threading.Lock()
-
-
-def on_failover(listener: FailoverListener) -> None:
-    """Call ``listener(failover, org_id)`` on every switch in this process (metrics)."""
-    with _listeners_lock:
-        if listener not in _listeners:
-            _listeners.append(listener)
+"""``(failover, org_id)``, called on every switch."""
 
 
 class FailoverLog:
-    """A call's switches: logged once each, kept for its usage record, told to listeners."""
+    """A call's switches: logged once each, kept for its usage record, told to
+    ``listeners``."""
 
-    def __init__(self, org_id: str | None) -> None:
+    def __init__(self, org_id: str | None, listeners: Iterable[FailoverListener] = ()) -> None:
         self.org_id = org_id
         self.events: list[Failover] = []
+        self.listeners = tuple(listeners)
 
     def switch(
         self, kind: ProviderKind, from_: str, to: str | None, error: BaseException | None
@@ -64,9 +57,7 @@ class FailoverLog:
                 "reason": event.reason,
             },
         )
-        with _listeners_lock:
-            listeners = list(_listeners)
-        for listener in listeners:
+        for listener in self.listeners:
             listener(event, self.org_id)
 
 

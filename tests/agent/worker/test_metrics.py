@@ -47,7 +47,7 @@ def test_breakers_and_switches_become_series() -> None:
         "reason": "APIStatusError (HTTP 503)",
     }
     before = sample("voice_agent_failovers_total", **switch)
-    FailoverLog("acme").switch(
+    FailoverLog("acme", [metrics.count_failover]).switch(
         ProviderKind.TTS, "cartesia", "piper", APIStatusError("x", status_code=503)
     )
     assert sample("voice_agent_failovers_total", **switch) == before + 1
