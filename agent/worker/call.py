@@ -139,6 +139,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
         llm=chains.llm,
         tts=chains.tts,
         vad=vad,
+        conn_options=chains.session_options,
         turn_handling=turns.turn_handling(
             pause_floor=0.0 if chains.joins_pauses else turns.mid_sentence_pause
         ),

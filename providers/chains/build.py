@@ -10,13 +10,15 @@ package (``stt``, ``llm``, ``tts``): this module builds the providers and hands 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.agents import llm, stt, tts, vad
+from livekit.agents import APIConnectOptions, llm, stt, tts, vad
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
 from providers.catalogue.registry import BuildRequest, get_spec, offline_last
 from providers.chains.budgets import FailoverSettings
@@ -26,6 +28,7 @@ from providers.chains.llm import build_llm_chain
 from providers.chains.stt import build_stt_chain
 from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES
 from providers.chains.tts import build_tts_chain
+from providers.compat import SessionConnectOptions
 from providers.config.settings import env_float
 from providers.config.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import (
@@ -59,6 +62,24 @@ class Chains:
     (``EarlyDecodeAdapter``); otherwise the session's endpointing has to wait them out."""
     plugins: list[Any] = field(default_factory=list)
     """The provider objects the chains wrap, closed by ``aclose``."""
+
+    @property
+    def session_options(self) -> SessionConnectOptions:
+        """``AgentSession(conn_options=...)`` for these chains. The session does not retry
+        a chain: it has tried every member once, without back-off, and the session's retries
+        (3, after 0.1, 2 and 2 s) would only run the same round again in the caller's
+        silence. A kind with one provider keeps livekit's retries."""
+
+        def retries(kind: ProviderKind) -> APIConnectOptions:
+            if len(self.providers.get(kind, ())) > 1:
+                return dataclasses.replace(DEFAULT_API_CONNECT_OPTIONS, max_retry=0)
+            return DEFAULT_API_CONNECT_OPTIONS
+
+        return SessionConnectOptions(
+            stt_conn_options=retries(ProviderKind.STT),
+            llm_conn_options=retries(ProviderKind.LLM),
+            tts_conn_options=retries(ProviderKind.TTS),
+        )
 
     async def aclose(self) -> None:
         """Release what this call's providers hold: HTTP clients (OpenAI's, per object),

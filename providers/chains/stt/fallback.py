@@ -3,12 +3,10 @@ prewarmed, every outcome reported to the process-wide health registry."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from livekit.agents import APIConnectOptions, stt
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+from livekit.agents import stt
 
 from providers.chains.health import HealthKeys, HealthRegistry
 
@@ -17,22 +15,12 @@ class STTFallback(stt.FallbackAdapter):
     """livekit's adapter, prewarming every member: livekit's prewarms only the first, so a
     failover would pay DNS and TLS set-up in the caller's silence.
 
-    The chain is not retried as a whole: it has tried every member without back-off, and
-    the session's retries (3, after 0.1, 2 and 2 s) would only run the same round again in
-    the caller's silence. Its error is final, like the TTS chain's."""
+    Its error is final: the session is told not to run a chain again
+    (``Chains.session_options``)."""
 
     def __init__(self, members: list[stt.STT[Any]], **kwargs: Any) -> None:
         super().__init__(members, **kwargs)
         self.members = list(members)
-
-    def stream(
-        self,
-        *,
-        language: NotGivenOr[str] = NOT_GIVEN,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-    ) -> stt.RecognizeStream:
-        once = dataclasses.replace(conn_options, max_retry=0)
-        return super().stream(language=language, conn_options=once)
 
     def prewarm(self) -> None:
         for member in self.members:

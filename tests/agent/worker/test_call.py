@@ -77,6 +77,9 @@ async def test_env_org_chain_answers_a_text_turn(monkeypatch: pytest.MonkeyPatch
         await loader.aclose()
     assert call.org.source is ConfigSource.ENV
     assert call.chains.providers[ProviderKind.LLM] == ["openai-compatible", "offline"]
+    # the session does not run the LLM chain again once it has failed over to its end
+    assert call.session.conn_options == call.chains.session_options
+    assert call.session.conn_options.llm_conn_options.max_retry == 0
     assert replies == ["Answer from the stand-in. Persona: You are the Harbor Clinic receptionist."]
     assert len(server.chat_requests) == 1
 
@@ -166,6 +169,9 @@ async def test_backend_org_chain_answers_and_no_secret_is_logged(
         await loader.aclose()
     assert call.org.source is ConfigSource.BACKEND and call.org.organization_id == "acme"
     assert call.chains.providers[ProviderKind.LLM] == ["openai-compatible", "offline"]
+    # the session does not run the LLM chain again once it has failed over to its end
+    assert call.session.conn_options == call.chains.session_options
+    assert call.session.conn_options.llm_conn_options.max_retry == 0
     assert replies == ["Acme's own LLM speaking."]
     assert set(llm_server.api_keys_seen) == {PLANTED}  # the org's key, nobody else's
     captured = capsys.readouterr()

@@ -416,9 +416,8 @@ async def test_every_stt_down_fails_once_not_after_the_sessions_retries(
     http: None, speech: list[rtc.AudioFrame]
 ) -> None:
     """As for TTS: the chain has tried each STT once; the session's own retries (3, 0.1 /
-    2 / 2 s apart, what AgentSession passes to ``stream()``) must not run it again."""
-    from livekit.agents import APIConnectOptions
-
+    2 / 2 s apart, by default) must not run it again. The session passes ``stream()`` what
+    the chains told it (``session_options``, given to ``AgentSession`` by the call)."""
     async with (
         DeepgramStandin(fault=Fault.REFUSE) as a,
         DeepgramStandin(fault=Fault.STATUS_500) as b,
@@ -428,7 +427,7 @@ async def test_every_stt_down_fails_once_not_after_the_sessions_retries(
             cfg("deepgram", STT_, 5, KEY_B, base_url=b.base_url),
         )
         chains = build_chains(org, vad=shared_vad(), health=HealthRegistry(), failover=FAILOVER)
-        session_like = APIConnectOptions(max_retry=3, retry_interval=2.0, timeout=10)
+        session_like = chains.session_options.stt_conn_options
         stream = chains.stt.stream(conn_options=session_like)
 
         async def listen() -> None:
