@@ -56,7 +56,7 @@ from agent.tools.dialogue import (
     wait_for_change,
 )
 from agent.worker.call import ATTRIBUTE_CALL_ERROR
-from providers.compat import (
+from providers import (
     ATTRIBUTE_AGENT_STATE,
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
     TOPIC_TRANSCRIPTION,

@@ -54,9 +54,8 @@ from agent.tools.dialogue import (
 )
 from agent.worker.call import Call, prepare_call
 from agent.worker.usage import get_usage
-from providers.config.loader import ProviderLoader, get_loader
-from providers.config.types import ProviderKind
-from providers.errors import ProviderError
+from providers import ProviderError
+from providers.config import ProviderKind, ProviderLoader, get_loader
 
 DEFAULT_OUTPUT = Path("out/call.wav")
 DEFAULT_TIMEOUT = 120.0

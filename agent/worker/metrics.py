@@ -15,9 +15,8 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from providers.chains.events import Failover
-from providers.chains.health import BreakerState, HealthKeys, HealthRegistry, describe_error
-from providers.config.settings import env_bool, env_float
+from providers.chains import BreakerState, Failover, HealthKeys, HealthRegistry, describe_error
+from providers.config import env_bool, env_float
 
 CALLS = Counter("voice_agent_calls", "Calls configured", ["org", "config_source"])
 REFUSED = Counter(
