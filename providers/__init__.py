@@ -1,3 +1,33 @@
-"""Per-organization provider configuration: types, backend loader and cache, environment
-config, the provider registry, the factory that turns configs into livekit chains, and
-process-wide provider health."""
+"""Per-organization providers: where their configs come from (``providers.config``), what
+can be built (``providers.catalogue``) and how a call survives a provider's failure
+(``providers.chains``). ``agent/`` imports those packages' faces and the names below, not
+the modules behind them."""
+
+# config first: its loader and wire parser need the catalogue, whose registry needs
+# config's types; loaded in this order, no module meets another half-initialised
+from providers import config  # noqa: F401
+from providers.compat import (
+    ATTRIBUTE_AGENT_STATE,
+    ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
+    TOPIC_TRANSCRIPTION,
+)
+from providers.errors import (
+    BackendError,
+    ConfigError,
+    MissingSecretError,
+    OrgNotFoundError,
+    ProviderError,
+    ProviderUnavailableError,
+)
+
+__all__ = [
+    "ATTRIBUTE_AGENT_STATE",
+    "ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID",
+    "TOPIC_TRANSCRIPTION",
+    "BackendError",
+    "ConfigError",
+    "MissingSecretError",
+    "OrgNotFoundError",
+    "ProviderError",
+    "ProviderUnavailableError",
+]

@@ -32,6 +32,7 @@ from typing import Any
 
 from livekit import rtc
 from livekit.agents import types as _types
+from livekit.agents.voice import agent_session as _agent_session
 
 TIMED_TRANSCRIPT_KEY: str = _types.USERDATA_TIMED_TRANSCRIPT
 """Where livekit's TTS base class puts a synthesizer's word timings in a frame's
@@ -50,6 +51,12 @@ chunks by it). Wire protocol, as above."""
 TOPIC_TRANSCRIPTION: str = _types.TOPIC_TRANSCRIPTION
 """The text-stream topic on which a livekit agent publishes transcriptions. As above."""
 
+SessionConnectOptions = _agent_session.SessionConnectOptions
+"""What ``AgentSession(conn_options=...)`` takes: the session's retry counts per kind. The
+parameter is public; its class is not re-exported by ``livekit.agents.voice`` in 1.8. The
+chains set it so that the session does not run a chain again once it has failed over to
+its end (``Chains.session_options``)."""
+
 FENCED_NAMES: dict[str, tuple[str, ...]] = {
     "livekit.agents.types": (
         "USERDATA_TIMED_TRANSCRIPT",
@@ -57,6 +64,7 @@ FENCED_NAMES: dict[str, tuple[str, ...]] = {
         "ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID",
         "TOPIC_TRANSCRIPTION",
     ),
+    "livekit.agents.voice.agent_session": ("SessionConnectOptions",),
 }
 """Module → the private or unexported names this module takes from it (checked by
 ``tests/test_compat.py``)."""

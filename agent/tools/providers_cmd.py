@@ -12,13 +12,11 @@ from typing import Any
 
 from agent.log import MASK, SECRET_LIKE, setup_logging
 from agent.worker.org import check_org_id
+from providers import ProviderError
 from providers.catalogue.probe import ProbeResult, probe_all
 from providers.catalogue.registry import OFFLINE_LLM, offline_last
-from providers.chains import routing as strategy
-from providers.chains.health import HealthKeys, HealthRegistry
-from providers.config.loader import ProviderLoader
-from providers.config.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
-from providers.errors import ProviderError
+from providers.chains import Dropped, HealthKeys, HealthRegistry, Routing, apply_strategy
+from providers.config import OrgProviders, ProviderConfig, ProviderKind, ProviderLoader, Strategy
 
 
 def redact(options: Any) -> dict[str, Any]:
@@ -52,11 +50,11 @@ def report(
     org: OrgProviders,
     results: list[ProbeResult] | None,
     health: HealthRegistry,
-    routing: strategy.Routing | None = None,
-    dropped: list[strategy.Dropped] | None = None,
+    routing: Routing | None = None,
+    dropped: list[Dropped] | None = None,
 ) -> dict[str, Any]:
     by_config = {id(r.config): r for r in results or []}
-    routing = routing or strategy.Routing(Strategy.PRIORITY)
+    routing = routing or Routing(Strategy.PRIORITY)
     out: dict[str, Any] = {
         "organizationId": org.organization_id,
         "source": org.source.value,
@@ -122,8 +120,8 @@ async def _run(args: argparse.Namespace) -> int:
     health = HealthRegistry()  # this process's breakers: what the probes just found
     try:
         loaded = await loader.load(args.org, providers_version=None)
-        routing = strategy.Routing.of(loaded)
-        arranged, dropped = strategy.apply(loaded, routing.strategy)
+        routing = Routing.of(loaded)
+        arranged, dropped = apply_strategy(loaded, routing.strategy)
         org = _with_offline(arranged)
         results = await probe_all(org, health) if args.check else None
     except ProviderError as e:

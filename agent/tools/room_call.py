@@ -50,7 +50,7 @@ from agent.tools.conversation import (
 )
 from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import ATTRIBUTE_CALL_ERROR
-from providers.compat import (
+from providers import (
     ATTRIBUTE_AGENT_STATE,
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
     TOPIC_TRANSCRIPTION,

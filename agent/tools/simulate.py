@@ -48,9 +48,8 @@ from agent.tools.conversation import (
 from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import Call, prepare_call
 from agent.worker.usage import get_usage
-from providers.config.loader import ProviderLoader, get_loader
-from providers.config.types import ProviderKind
-from providers.errors import ProviderError
+from providers import ProviderError
+from providers.config import ProviderKind, ProviderLoader, get_loader
 
 DEFAULT_TIMEOUT = 120.0
 

@@ -18,12 +18,9 @@ from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
 from agent.worker.turns import TurnSettings
 from agent.worker.usage import CallRecord, get_usage, usage_lines
-from providers.chains import routing as strategy
-from providers.chains.build import Chains, build_chains
-from providers.chains.health import get_health
-from providers.config.loader import ProviderLoader, get_loader
-from providers.config.types import OrgProviders
-from providers.errors import ProviderError
+from providers import ProviderError
+from providers.chains import Chains, Routing, apply_strategy, build_chains, get_health
+from providers.config import OrgProviders, ProviderLoader, get_loader
 
 
 @dataclass
@@ -34,7 +31,7 @@ class Call:
     session: AgentSession[None]
     agent: Agent
     call_id: str
-    routing: strategy.Routing
+    routing: Routing
     room: str | None = None
     started_at: float = field(default_factory=time.time)
     record: CallRecord | None = None
@@ -99,7 +96,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     loader = loader or get_loader()
     loader.on_request = metrics.BACKEND_SECONDS.labels("providers").observe
     loaded = await loader.load(ref.organization_id, providers_version=ref.providers_version)
-    routing = strategy.Routing.of(loaded)
+    routing = Routing.of(loaded)
     if routing.over_budget:
         metrics.BUDGET_EXCEEDED.labels(metrics.org_label(loaded.organization_id)).inc()
         logger.warning(
@@ -110,7 +107,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
                 "spent_usd": loaded.spent_usd,
             },
         )
-    org, dropped = strategy.apply(loaded, routing.strategy)
+    org, dropped = apply_strategy(loaded, routing.strategy)
     for d in dropped:
         logger.info(
             "provider left out by the strategy",
@@ -120,7 +117,13 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
     health = get_health()
     metrics.install(health)
     turns = TurnSettings.from_env()
-    chains = build_chains(org, vad=vad, health=health, join_pauses=turns.mid_sentence_pause)
+    chains = build_chains(
+        org,
+        vad=vad,
+        health=health,
+        join_pauses=turns.mid_sentence_pause,
+        on_failover=[metrics.count_failover],
+    )
     # this org's local models (usually loaded at prewarm already), off the event loop
     await asyncio.to_thread(load_models, org, chains.providers)
     session: AgentSession[None] = AgentSession(
@@ -128,6 +131,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
         llm=chains.llm,
         tts=chains.tts,
         vad=vad,
+        conn_options=chains.session_options,
         turn_handling=turns.turn_handling(
             pause_floor=0.0 if chains.joins_pauses else turns.mid_sentence_pause
         ),

@@ -15,9 +15,8 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from providers.chains.failover import Failover, on_failover
-from providers.chains.health import BreakerState, HealthKeys, HealthRegistry, describe_error
-from providers.config.settings import env_bool, env_float
+from providers.chains import BreakerState, Failover, HealthKeys, HealthRegistry, describe_error
+from providers.config import env_bool, env_float
 
 CALLS = Counter("voice_agent_calls", "Calls configured", ["org", "config_source"])
 REFUSED = Counter(
@@ -107,7 +106,8 @@ class OrgLabels:
 org_label = OrgLabels.from_env()
 
 
-def _on_failover(event: Failover, org_id: str | None) -> None:
+def count_failover(event: Failover, org_id: str | None) -> None:
+    """A call's chains tell this every switch (``build_chains(on_failover=...)``)."""
     FAILOVERS.labels(
         event.kind.value, event.from_provider, event.to_provider or "none", event.reason
     ).inc()
@@ -127,12 +127,11 @@ _installed: set[int] = set()
 
 
 def install(health: HealthRegistry) -> None:
-    """Feed the failover and breaker metrics from this process's events (idempotent)."""
+    """Feed the breaker metrics from ``health``'s events (idempotent)."""
     if id(health) in _installed:
         return
     _installed.add(id(health))
     health.subscribe(_on_health)
-    on_failover(_on_failover)
 
 
 def observe_latency(kind: str, provider: str | None, seconds: Any) -> None:

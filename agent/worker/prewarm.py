@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 from agent.log import logger
 from agent.worker.turns import TurnSettings
+from providers import ProviderError
 from providers.catalogue.registry import get_spec
-from providers.config.env import env_providers
-from providers.config.types import OrgProviders, ProviderKind
-from providers.errors import ProviderError
+from providers.config import OrgProviders, ProviderKind, env_providers
 
 if TYPE_CHECKING:
     from livekit.agents import JobProcess, vad

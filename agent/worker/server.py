@@ -22,7 +22,7 @@ from agent.worker.status import StatusServer, status_port
 from agent.worker.turns import TurnSettings
 from agent.worker.usage import get_usage
 from providers.catalogue.registry import import_plugins
-from providers.config.settings import env_float
+from providers.config import env_float
 
 
 def _executor_type() -> JobExecutorType:

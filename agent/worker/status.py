@@ -24,7 +24,7 @@ from livekit.agents import utils
 
 from agent.log import logger
 from agent.worker.usage import get_usage
-from providers.chains.health import HealthRegistry, get_health
+from providers.chains import HealthRegistry, get_health
 
 DEFAULT_PORT = 8082
 STATUS_PATH = "/status"

@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from livekit.agents import TurnHandlingOptions
 
-from providers.chains.stt.early_decode import DEFAULT_JOIN_PAUSES
-from providers.config.settings import env_float
+from providers.chains import DEFAULT_JOIN_PAUSES
+from providers.config import env_float
 
 TurnDetectorChoice = Literal["local", "cloud", "vad", "auto"]
 InterruptionChoice = Literal["vad", "adaptive", "auto"]

@@ -1,0 +1,43 @@
+"""How a call survives a provider's failure: each kind's chain (``stt``, ``llm``, ``tts``:
+guard, fallback adapter, wiring), the breakers every call of the worker shares
+(``health``), the budgets a chain gives its providers (``budgets``), the switches a call
+records (``events``), and which providers a call's chains hold (``routing``)."""
+
+from providers.chains.budgets import FailoverSettings
+from providers.chains.build import Chains, build_chains, build_provider
+from providers.chains.events import Failover, FailoverListener, FailoverLog
+from providers.chains.health import (
+    BreakerInfo,
+    BreakerState,
+    HealthKeys,
+    HealthListener,
+    HealthRegistry,
+    describe_error,
+    get_health,
+)
+from providers.chains.routing import Dropped, Routing, apply_strategy, is_local, price_of
+from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES
+
+__all__ = [
+    "DEFAULT_EARLY_DECODE",
+    "DEFAULT_JOIN_PAUSES",
+    "BreakerInfo",
+    "BreakerState",
+    "Chains",
+    "Dropped",
+    "Failover",
+    "FailoverListener",
+    "FailoverLog",
+    "FailoverSettings",
+    "HealthKeys",
+    "HealthListener",
+    "HealthRegistry",
+    "Routing",
+    "apply_strategy",
+    "build_chains",
+    "build_provider",
+    "describe_error",
+    "get_health",
+    "is_local",
+    "price_of",
+]

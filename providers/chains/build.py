@@ -3,37 +3,32 @@ each a fallback chain when more than one provider is configured.
 
 A provider that cannot be built (missing key, bad option, plugin not installed, no local
 model) is left out of its chain with one error line; the call goes on with the rest. Only a
-kind left with no provider at all stops the job.
+kind left with no provider at all stops the job. Each kind's chain is wired in its own
+package (``stt``, ``llm``, ``tts``): this module builds the providers and hands them over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from livekit.agents import llm, stt, tts, vad
+from livekit.agents import APIConnectOptions, llm, stt, tts, vad
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
 from providers.catalogue.registry import BuildRequest, get_spec, offline_last
-from providers.chains.failover import (
-    FailoverLog,
-    FailoverSettings,
-    LLMFallback,
-    STTFallback,
-    log_switches,
-    report_stt_health,
-)
+from providers.chains.budgets import FailoverSettings
+from providers.chains.events import FailoverListener, FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, get_health
-from providers.chains.llm.guard import GuardedLLM
-from providers.chains.stt.early_decode import (
-    DEFAULT_EARLY_DECODE,
-    DEFAULT_JOIN_PAUSES,
-    EarlyDecodeAdapter,
-)
-from providers.chains.stt.guard import GuardedSTT, Handover
-from providers.chains.tts.chain import ChainMember, ChainTTS
+from providers.chains.llm import build_llm_chain
+from providers.chains.stt import build_stt_chain
+from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES
+from providers.chains.tts import build_tts_chain
+from providers.compat import SessionConnectOptions
 from providers.config.settings import env_float
 from providers.config.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import (
@@ -67,6 +62,24 @@ class Chains:
     (``EarlyDecodeAdapter``); otherwise the session's endpointing has to wait them out."""
     plugins: list[Any] = field(default_factory=list)
     """The provider objects the chains wrap, closed by ``aclose``."""
+
+    @property
+    def session_options(self) -> SessionConnectOptions:
+        """``AgentSession(conn_options=...)`` for these chains. The session does not retry
+        a chain: it has tried every member once, without back-off, and the session's retries
+        (3, after 0.1, 2 and 2 s) would only run the same round again in the caller's
+        silence. A kind with one provider keeps livekit's retries."""
+
+        def retries(kind: ProviderKind) -> APIConnectOptions:
+            if len(self.providers.get(kind, ())) > 1:
+                return dataclasses.replace(DEFAULT_API_CONNECT_OPTIONS, max_retry=0)
+            return DEFAULT_API_CONNECT_OPTIONS
+
+        return SessionConnectOptions(
+            stt_conn_options=retries(ProviderKind.STT),
+            llm_conn_options=retries(ProviderKind.LLM),
+            tts_conn_options=retries(ProviderKind.TTS),
+        )
 
     async def aclose(self) -> None:
         """Release what this call's providers hold: HTTP clients (OpenAI's, per object),
@@ -169,10 +182,12 @@ def build_chains(
     failover: FailoverSettings | None = None,
     early_decode: float | None = None,
     join_pauses: float = DEFAULT_JOIN_PAUSES,
+    on_failover: Iterable[FailoverListener] = (),
 ) -> Chains:
     """The three chains of one call. ``vad`` drives non-streaming STTs, which start
     decoding after ``early_decode`` seconds of silence (``STT_EARLY_DECODE``; 0: at the
-    VAD's end of speech, as livekit's ``StreamAdapter`` does)."""
+    VAD's end of speech, as livekit's ``StreamAdapter`` does). ``on_failover``: told every
+    switch of this call (metrics)."""
     health = health or get_health()
     failover = failover or FailoverSettings.from_env()
     if early_decode is None:
@@ -181,16 +196,23 @@ def build_chains(
     stts = _build_kind(org, ProviderKind.STT, health, skipped)
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)
     ttss = _build_kind(org, ProviderKind.TTS, health, skipped)
-    failovers = FailoverLog(org.organization_id)
+    failovers = FailoverLog(org.organization_id, on_failover)
     configs: dict[tuple[str, str], ProviderConfig] = {}
     for c, obj in (*stts, *llms, *ttss):
         configs.setdefault((c.kind.value, obj.provider), c)
     return Chains(
-        stt=_stt_chain(
-            stts, vad, org.organization_id, health, failover, early_decode, join_pauses, failovers
+        stt=build_stt_chain(
+            stts,
+            health=health,
+            failover=failover,
+            failovers=failovers,
+            vad=vad,
+            org_id=org.organization_id,
+            early_decode=early_decode,
+            join_pauses=join_pauses,
         ),
-        llm=_llm_chain(llms, health, failover, failovers),
-        tts=_tts_chain(ttss, health, failover, failovers),
+        llm=build_llm_chain(llms, health=health, failover=failover, failovers=failovers),
+        tts=build_tts_chain(ttss, health=health, failover=failover, failovers=failovers),
         providers={
             kind: [c.provider for c, _ in built]
             for kind, built in (
@@ -206,102 +228,3 @@ def build_chains(
         joins_pauses=not stts[0][1].capabilities.streaming and early_decode > 0,
         plugins=[obj for _, obj in (*stts, *llms, *ttss)],
     )
-
-
-def _stt_chain(
-    built: Built,
-    vad_: vad.VAD | None,
-    org_id: str | None,
-    health: HealthRegistry,
-    failover: FailoverSettings,
-    early_decode: float,
-    join_pauses: float,
-    failovers: FailoverLog,
-) -> stt.STT[Any]:
-    if vad_ is None and any(not s.capabilities.streaming for _, s in built):
-        raise ConfigError(f"{who(org_id)}a non-streaming STT needs a VAD to segment speech")
-    last = len(built) - 1
-    # what the caller said to a failed STT goes to the next one (only a chain has a next)
-    handover = Handover(failover.stt_replay) if last and failover.stt_replay > 0 else None
-    wrapped: list[stt.STT[Any]] = []
-    for i, (c, s) in enumerate(built):
-        member: stt.STT[Any] = s
-        if not s.capabilities.streaming and early_decode > 0:
-            member = EarlyDecodeAdapter(
-                stt=s,
-                vad=vad_,  # type: ignore[arg-type]
-                after_silence=early_decode,
-                join_pauses=join_pauses,
-            )
-        elif not s.capabilities.streaming:
-            member = stt.StreamAdapter(stt=s, vad=vad_)  # type: ignore[arg-type]
-        # a hang must hand over to the next one; the last one has nobody to hand over to
-        watchdog = s.capabilities.streaming and i < last and vad_ is not None
-        if watchdog or handover is not None:
-            member = GuardedSTT(
-                member,
-                name=c.provider,
-                vad=vad_ if watchdog else None,
-                budget=failover.budget(c) if watchdog else None,
-                handover=handover,
-            )
-        wrapped.append(member)
-    if len(wrapped) == 1:
-        return wrapped[0]
-    adapter = STTFallback(
-        wrapped,
-        vad=vad_,
-        # no retries of a failed provider, and connecting may take one budget
-        attempt_timeout=failover.budget(built[0][0]),
-        max_retry_per_stt=0,
-    )
-    if handover is not None:
-        handover.watch(adapter, len(wrapped))
-    last_error = report_stt_health(adapter, wrapped, [HealthKeys.of(c) for c, _ in built], health)
-    log_switches(
-        adapter,
-        [c.provider for c, _ in built],
-        wrapped,
-        failovers=failovers,
-        kind=ProviderKind.STT,
-        reason_of=last_error,
-    )
-    return adapter
-
-
-def _llm_chain(
-    built: Built, health: HealthRegistry, failover: FailoverSettings, failovers: FailoverLog
-) -> llm.LLM[Any]:
-    if len(built) == 1:
-        return cast("llm.LLM[Any]", built[0][1])
-    members: list[llm.LLM[Any]] = [
-        GuardedLLM(
-            m, name=c.provider, keys=HealthKeys.of(c), health=health, budget=failover.budget(c)
-        )
-        for c, m in built[:-1]
-    ]
-    members.append(built[-1][1])  # the offline responder: nothing to guard, never fails
-    # retry_on_chunk_sent: a provider dropping mid-reply still ends in a complete answer
-    adapter = LLMFallback(members, max_retry_per_llm=0, retry_on_chunk_sent=True)
-    log_switches(
-        adapter,
-        [c.provider for c, _ in built],
-        members,
-        failovers=failovers,
-        kind=ProviderKind.LLM,
-        reason_of=lambda i: getattr(members[i], "last_error", None),
-    )
-    return adapter
-
-
-def _tts_chain(
-    built: Built, health: HealthRegistry, failover: FailoverSettings, failovers: FailoverLog
-) -> tts.TTS[Any]:
-    if len(built) == 1:
-        return cast("tts.TTS[Any]", built[0][1])
-    last = len(built) - 1
-    members = [
-        ChainMember(c.provider, t, HealthKeys.of(c), None if i == last else failover.budget(c))
-        for i, (c, t) in enumerate(built)
-    ]
-    return ChainTTS(members, health=health, failovers=failovers)

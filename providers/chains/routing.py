@@ -105,7 +105,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def apply(
+def apply_strategy(
     org: OrgProviders, strategy: Strategy, overrides: PriceOverrides | None = None
 ) -> tuple[OrgProviders, list[Dropped]]:
     """``org`` with its chains filtered and ordered by ``strategy``, and what was left out.

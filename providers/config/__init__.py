@@ -1,0 +1,36 @@
+"""Where an organization's provider configs come from: the typed models (``types``), the
+backend's wire format (``backend``), the environment (``env``), and the loader that asks
+the backend, caches its answers and falls back to the environment (``loader``), with its
+settings (``settings``)."""
+
+from providers.config.env import env_persona, env_providers
+from providers.config.loader import ProviderLoader, get_loader
+from providers.config.settings import LoaderSettings, env_bool, env_float
+from providers.config.types import (
+    AgentPersona,
+    ConfigSource,
+    FaqEntry,
+    Options,
+    OrgProviders,
+    ProviderConfig,
+    ProviderKind,
+    Strategy,
+)
+
+__all__ = [
+    "AgentPersona",
+    "ConfigSource",
+    "FaqEntry",
+    "LoaderSettings",
+    "Options",
+    "OrgProviders",
+    "ProviderConfig",
+    "ProviderKind",
+    "ProviderLoader",
+    "Strategy",
+    "env_bool",
+    "env_float",
+    "env_persona",
+    "env_providers",
+    "get_loader",
+]

@@ -47,7 +47,7 @@ class Options(BaseModel):
     )
 
     first_result_timeout: float | None = Field(default=None, gt=0)
-    """Failover budget for this provider, seconds (see ``providers.chains.failover``)."""
+    """Failover budget for this provider, seconds (see ``providers.chains.budgets``)."""
 
     @property
     def endpoint(self) -> str | None:

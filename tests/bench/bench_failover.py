@@ -27,13 +27,13 @@ from agent.worker.prewarm import shared_vad
 from providers.chains.build import build_chains, build_provider
 from providers.chains.health import HealthRegistry
 from providers.config.types import OrgProviders, ProviderConfig, ProviderKind
-from tests.providers.chains.test_failover import TEXT, answer, first_final, synthesize
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.deepgram import DeepgramStandin
 from tests.standins.elevenlabs import ElevenLabsStandin
 from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
 from tests.support.audio import speech_frames
+from tests.support.failover import TEXT, answer, first_final, synthesize
 
 RUNS = 3
 """Runs per case; the figures are their medians."""

@@ -41,6 +41,7 @@ FENCED = {
     "ATTRIBUTE_AGENT_STATE",
     "ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID",
     "TOPIC_TRANSCRIPTION",
+    "SessionConnectOptions",
     "_label",
     "_metrics_monitor_task",
     "_update_session_keyterms",
@@ -72,6 +73,23 @@ def test_every_fenced_method_still_exists_with_the_same_parameters(cls_path: str
             inspect.signature(ours).parameters
         ), f"livekit {livekit_version}: {cls_path}.{name} changed its parameters"
         assert inspect.iscoroutinefunction(theirs) == inspect.iscoroutinefunction(ours)
+
+
+@pytest.mark.parametrize("kind", ["stt", "llm", "tts"])
+def test_the_session_hands_its_connect_options_to_each_node(kind: str) -> None:
+    """``Chains.session_options`` turns the session's retries off for a chain: that works
+    while the session keeps them per kind and its default nodes pass them to the chain."""
+    from livekit.agents import Agent, AgentSession
+
+    field = f"{kind}_conn_options"
+    once = APIConnectOptions(max_retry=0)
+    options = compat.SessionConnectOptions(**{field: once})
+    assert "conn_options" in inspect.signature(AgentSession).parameters
+    node = inspect.getsource(getattr(Agent.default, f"{kind}_node"))
+    assert f"session.conn_options.{field}" in node, (
+        f"livekit {livekit_version}: Agent.default.{kind}_node no longer reads {field}"
+    )
+    assert getattr(options, field) is once
 
 
 class _Stream(tts.ChunkedStream):

@@ -21,9 +21,8 @@ from livekit.agents.metrics import (
 
 from agent.log import logger
 from providers.catalogue.pricing import PriceOverrides, Unit, cost
-from providers.chains.failover import Failover
-from providers.chains.routing import price_of
-from providers.config.types import ProviderConfig
+from providers.chains import Failover, price_of
+from providers.config import ProviderConfig
 
 
 @dataclass(frozen=True)

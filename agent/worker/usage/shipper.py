@@ -26,8 +26,8 @@ from agent.log import logger
 from agent.worker import metrics
 from agent.worker.usage.record import CallRecord
 from agent.worker.usage.spool import DEFAULT_MAX_RECORDS, Pending, SpoolFull, UsageSpool, open_spool
-from providers.chains.health import describe_error
-from providers.config.settings import env_float
+from providers.chains import describe_error
+from providers.config import env_float
 
 USAGE_PATH = "/api/usage/calls"
 DEFAULT_SPOOL_DIR = "usage-spool"

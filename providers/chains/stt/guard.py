@@ -39,9 +39,6 @@ from providers.chains.delegate import Delegate
 from providers.compat import ForwardsSTTHooks
 from providers.log import logger
 
-DEFAULT_REPLAY = 5.0
-"""Seconds of a failed STT's audio the next one hears (``STT_REPLAY_SECONDS``)."""
-
 Heard = list[tuple[float, rtc.AudioFrame]]
 """Frames with the monotonic time they arrived."""
 

@@ -46,6 +46,20 @@ async def run_text_turn(
     return call, assistant_texts(result.events)
 
 
+def switches_counted(from_provider: str, to_provider: str) -> float:
+    """``voice_agent_failovers_total`` for one switch, whatever the reason."""
+    from prometheus_client import REGISTRY
+
+    return sum(
+        s.value
+        for family in REGISTRY.collect()
+        if family.name == "voice_agent_failovers"
+        for s in family.samples
+        if s.name.endswith("_total")
+        and (s.labels["from_provider"], s.labels["to_provider"]) == (from_provider, to_provider)
+    )
+
+
 def echo_system_prompt(messages: list[dict[str, Any]]) -> str:
     system = next(message_text(m) for m in messages if m.get("role") in ("system", "developer"))
     return f"Answer from the stand-in. Persona: {system}"
@@ -63,6 +77,9 @@ async def test_env_org_chain_answers_a_text_turn(monkeypatch: pytest.MonkeyPatch
         await loader.aclose()
     assert call.org.source is ConfigSource.ENV
     assert call.chains.providers[ProviderKind.LLM] == ["openai-compatible", "offline"]
+    # the session does not run the LLM chain again once it has failed over to its end
+    assert call.session.conn_options == call.chains.session_options
+    assert call.session.conn_options.llm_conn_options.max_retry == 0
     assert replies == ["Answer from the stand-in. Persona: You are the Harbor Clinic receptionist."]
     assert len(server.chat_requests) == 1
 
@@ -77,11 +94,13 @@ async def test_offline_responder_answers_when_the_llm_is_down(
     monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
     monkeypatch.setenv("LLM_MODEL", "llama3.1")
     loader = ProviderLoader(LoaderSettings())
+    before = switches_counted("openai-compatible", "offline")
     _, replies = await asyncio.wait_for(
         run_text_turn("", loader, "When are your opening hours?"), TIMEOUT
     )
     await loader.aclose()
     assert replies == ["Nine to five."]
+    assert switches_counted("openai-compatible", "offline") == before + 1  # metrics heard it
 
 
 async def test_participant_attributes_do_not_choose_the_org(
@@ -150,6 +169,9 @@ async def test_backend_org_chain_answers_and_no_secret_is_logged(
         await loader.aclose()
     assert call.org.source is ConfigSource.BACKEND and call.org.organization_id == "acme"
     assert call.chains.providers[ProviderKind.LLM] == ["openai-compatible", "offline"]
+    # the session does not run the LLM chain again once it has failed over to its end
+    assert call.session.conn_options == call.chains.session_options
+    assert call.session.conn_options.llm_conn_options.max_retry == 0
     assert replies == ["Acme's own LLM speaking."]
     assert set(llm_server.api_keys_seen) == {PLANTED}  # the org's key, nobody else's
     captured = capsys.readouterr()

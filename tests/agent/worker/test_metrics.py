@@ -8,7 +8,7 @@ from livekit.agents import APIStatusError
 from prometheus_client import REGISTRY
 
 from agent.worker import metrics
-from providers.chains.failover import FailoverLog
+from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.config.types import ProviderConfig, ProviderKind
 
@@ -47,7 +47,7 @@ def test_breakers_and_switches_become_series() -> None:
         "reason": "APIStatusError (HTTP 503)",
     }
     before = sample("voice_agent_failovers_total", **switch)
-    FailoverLog("acme").switch(
+    FailoverLog("acme", [metrics.count_failover]).switch(
         ProviderKind.TTS, "cartesia", "piper", APIStatusError("x", status_code=503)
     )
     assert sample("voice_agent_failovers_total", **switch) == before + 1

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from agent.tools.providers_cmd import _with_offline
 from providers.catalogue.registry import REGISTRY
 from providers.chains import routing as strategy
+from providers.chains.budgets import FailoverSettings
 from providers.chains.build import build_chains
-from providers.chains.failover import FailoverSettings
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.config.backend import parse_response
 from providers.config.env import env_providers

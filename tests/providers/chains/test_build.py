@@ -17,7 +17,7 @@ from providers.catalogue.registry import REGISTRY
 from providers.chains.build import build_chains, build_provider
 from providers.chains.llm.guard import GuardedLLM
 from providers.chains.stt.guard import GuardedSTT
-from providers.chains.tts.chain import ChainTTS
+from providers.chains.tts.fallback import ChainTTS
 from providers.config.backend import describe
 from providers.config.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import ConfigError, MissingSecretError, ProviderUnavailableError
@@ -138,6 +138,34 @@ def test_single_provider_is_not_wrapped_and_offline_always_ends_llm() -> None:
     assert isinstance(chains.stt, deepgram.STT)
     assert isinstance(chains.tts, PiperTTS)
     assert isinstance(chains.llm, OfflineLLM)
+
+
+def test_the_session_does_not_retry_a_chain_but_retries_a_lone_provider() -> None:
+    """A chain has tried every member once; the session running it again would repeat that
+    round in the caller's silence. One provider keeps livekit's retries."""
+    from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
+
+    vad = silero.VAD.load()
+    lone = build_chains(org_of(config("deepgram", STT_), config("piper", TTS_)), vad=vad)
+    chained = build_chains(
+        org_of(
+            config("deepgram", STT_, 10),
+            config("whisper", STT_, 5),
+            config("elevenlabs", TTS_, 10),
+            config("piper", TTS_, 1),
+            config("openai", LLM_, 10),
+        ),
+        vad=vad,
+    )
+    for chains, retries in ((lone, DEFAULT_API_CONNECT_OPTIONS.max_retry), (chained, 0)):
+        options = chains.session_options
+        for kind in (STT_, TTS_):
+            assert getattr(options, f"{kind.value}_conn_options").max_retry == retries, kind
+    # every LLM chain ends in the offline responder: always a chain
+    assert chained.session_options.llm_conn_options.max_retry == 0
+    assert lone.session_options.llm_conn_options.max_retry == DEFAULT_API_CONNECT_OPTIONS.max_retry
+    # only the retries change: the session's timeouts are livekit's
+    assert chained.session_options.stt_conn_options.timeout == DEFAULT_API_CONNECT_OPTIONS.timeout
 
 
 def test_missing_secret_names_org_provider_and_secret() -> None:

@@ -62,7 +62,7 @@ def test_local_only_never_builds_a_cloud_plugin(monkeypatch: pytest.MonkeyPatch)
         cfg("piper", TTS, 50, host="tts.example.com", port=5000),  # remote: leaves the machine
         cfg("piper", TTS, 10),
     )
-    arranged, dropped = strategy.apply(acme, Strategy.LOCAL_ONLY)
+    arranged, dropped = strategy.apply_strategy(acme, Strategy.LOCAL_ONLY)
     chains = factory.build_chains(arranged, vad=shared_vad(), health=HealthRegistry())
 
     assert chains.providers == {
@@ -78,7 +78,7 @@ def test_local_only_never_builds_a_cloud_plugin(monkeypatch: pytest.MonkeyPatch)
 
 def test_local_only_with_no_local_stt_says_what_to_add() -> None:
     with pytest.raises(ConfigError, match=r"acme.*local-only.*no stt provider.*vosk, whisper"):
-        strategy.apply(org(cfg("deepgram", STT), cfg("piper", TTS)), Strategy.LOCAL_ONLY)
+        strategy.apply_strategy(org(cfg("deepgram", STT), cfg("piper", TTS)), Strategy.LOCAL_ONLY)
 
 
 def test_cost_orders_as_priced_and_an_orgs_own_price_counts() -> None:
@@ -90,7 +90,7 @@ def test_cost_orders_as_priced_and_an_orgs_own_price_counts() -> None:
         cfg("cartesia", TTS, 50),
         cfg("piper", TTS, 1),
     )
-    arranged, dropped = strategy.apply(acme, Strategy.COST, PriceOverrides({}))
+    arranged, dropped = strategy.apply_strategy(acme, Strategy.COST, PriceOverrides({}))
     assert not dropped
     assert [c.provider for c in arranged.llm] == ["gemini", "groq", "openai"]
     assert [c.provider for c in arranged.tts] == ["piper", "cartesia", "elevenlabs"]
@@ -103,13 +103,13 @@ def test_cost_orders_as_priced_and_an_orgs_own_price_counts() -> None:
             )
         }
     )
-    arranged, _ = strategy.apply(contract, Strategy.COST, PriceOverrides({}))
+    arranged, _ = strategy.apply_strategy(contract, Strategy.COST, PriceOverrides({}))
     assert [c.provider for c in arranged.llm] == ["openai", "gemini", "groq"]
 
 
 def test_priority_keeps_the_configured_order() -> None:
     acme = org(cfg("openai", LLM, 100, model="gpt-4.1"), cfg("gemini", LLM, 10))
-    arranged, dropped = strategy.apply(acme, Strategy.PRIORITY)
+    arranged, dropped = strategy.apply_strategy(acme, Strategy.PRIORITY)
     assert arranged == acme and dropped == []
 
 
@@ -193,7 +193,7 @@ async def test_a_spent_budget_routes_the_call_by_cost(
 def test_providers_report_shows_the_strategy_and_what_it_left_out() -> None:
     acme = org(cfg("deepgram", STT), cfg("whisper", STT), cfg("piper", TTS))
     routing = strategy.Routing(Strategy.LOCAL_ONLY)
-    arranged, dropped = strategy.apply(acme, routing.strategy)
+    arranged, dropped = strategy.apply_strategy(acme, routing.strategy)
     data = report(arranged, None, HealthRegistry(), routing, dropped)
     assert data["strategy"] == "local-only"
     assert [e["provider"] for e in data["stt"]] == ["whisper"]

@@ -15,8 +15,8 @@ from livekit.agents.utils import http_context
 from pydantic import SecretStr
 
 from agent.worker.prewarm import shared_vad
+from providers.chains.budgets import FailoverSettings
 from providers.chains.build import build_chains
-from providers.chains.failover import FailoverSettings
 from providers.chains.health import HealthRegistry
 from providers.config.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
 from tests.standins.deepgram import DeepgramStandin

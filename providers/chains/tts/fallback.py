@@ -37,7 +37,7 @@ from livekit.agents import (
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
-from providers.chains.failover import FailoverLog
+from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, describe_error
 from providers.compat import RelaysMetrics, timed_words
 from providers.config.types import ProviderKind
@@ -185,8 +185,9 @@ class ChainStream(RelaysMetrics, tts.ChunkedStream):
             finally:  # interrupted, or an exception that is no verdict on the provider
                 if not judged:
                     chain._health.release(member.keys)
-        # Not retryable: the chain already tried every provider once, without back-off;
-        # a retry by the session would only repeat that after seconds of silence.
+        # Not retryable, whoever asked (the session is told so too: ``Chains.session_options``):
+        # the chain already tried every provider once, without back-off; a retry would only
+        # repeat that after seconds of silence.
         last = describe_error(last_error) if last_error else "-"
         raise APIConnectionError(f"every TTS provider failed (last: {last})", retryable=False)
 
@@ -206,6 +207,8 @@ class ChainStream(RelaysMetrics, tts.ChunkedStream):
             if member.tts.sample_rate != chain.sample_rate
             else None
         )
+        # The session's options (``Chains.session_options``) reach the chain, not its
+        # members: a member is never retried, whatever the caller asked; the next one speaks.
         options = dataclasses.replace(self._conn_options, max_retry=0)
         async with member.tts.synthesize(text, conn_options=options) as stream:
             frames = stream.__aiter__()
