@@ -18,7 +18,6 @@ from agent.tools.simulate import DEMO_GREETING, demo_persona_env, simulate_call
 from providers.config.env import env_persona
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
-from tests.support.net import free_port
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.deepgram import DeepgramStandin
@@ -27,6 +26,7 @@ from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
 from tests.support import REPO as ROOT
 from tests.support.audio import read_stereo, rms, transcribe, word_error_rate, words
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 
