@@ -16,7 +16,8 @@ from typing import Any, cast
 
 from livekit.agents import llm, stt, tts, vad
 
-from providers.catalogue.registry import BuildRequest, get_spec, offline_last
+from providers.catalogue.registry import get_spec, offline_last
+from providers.catalogue.spec import BuildRequest
 from providers.chains.failover import (
     FailoverLog,
     FailoverSettings,

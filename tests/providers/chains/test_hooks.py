@@ -32,6 +32,7 @@ from livekit.agents.utils import http_context
 
 from agent.worker.prewarm import shared_vad
 from providers.catalogue import registry
+from providers.catalogue.spec import ProviderSpec
 from providers.chains.build import Chains, build_chains
 from providers.chains.health import HealthRegistry
 from providers.config.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
@@ -136,7 +137,7 @@ def recorders(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     }
     for name, member in members.items():
         kind = ProviderKind(name.split("-")[0])
-        spec = registry.ProviderSpec(name, kind, lambda _, m=member: m)
+        spec = ProviderSpec(name=name, kind=kind, build=lambda _, m=member: m)
         monkeypatch.setitem(registry.REGISTRY, (name, kind), spec)  # type: ignore[arg-type]
     yield members
 
