@@ -13,8 +13,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic.alias_generators import to_camel
 
-from providers.catalogue.pricing import Unit
-
 
 class ProviderKind(str, enum.Enum):
     STT = "stt"
@@ -35,6 +33,27 @@ class ConfigSource(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class Unit(str, enum.Enum):
+    """What a provider's use is counted in (livekit's usage accounting); prices are USD per
+    unit (``providers.catalogue.pricing``)."""
+
+    AUDIO_SECONDS = "audioSeconds"
+    INPUT_TOKENS = "inputTokens"
+    """Every prompt token, cached ones included (livekit's ``input_tokens``)."""
+    CACHED_INPUT_TOKENS = "cachedInputTokens"
+    """The cached part of ``inputTokens``, billed at the cached price instead."""
+    OUTPUT_TOKENS = "outputTokens"
+    CHARACTERS = "characters"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def metric_label(self) -> str:
+        """``audio_seconds``: the Prometheus spelling."""
+        return "".join("_" + c.lower() if c.isupper() else c for c in self.value)
 
 
 class Options(BaseModel):
