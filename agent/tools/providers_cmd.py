@@ -12,8 +12,7 @@ from typing import Any
 
 from agent.log import MASK, SECRET_LIKE, setup_logging
 from agent.worker.org import check_org_id
-from providers.catalogue.probe import ProbeResult, probe_all
-from providers.catalogue.registry import OFFLINE_LLM, offline_last
+from providers.catalogue import OFFLINE_LLM, ProbeResult, offline_last, probe_all
 from providers.chains import routing as strategy
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.config.loader import ProviderLoader

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from agent.log import logger
 from agent.worker.turns import TurnSettings
-from providers.catalogue.registry import get_spec
+from providers.catalogue import get_spec
 from providers.config.env import env_providers
 from providers.config.types import OrgProviders, ProviderKind
 from providers.errors import ProviderError

@@ -16,8 +16,7 @@ from typing import Any, cast
 
 from livekit.agents import llm, stt, tts, vad
 
-from providers.catalogue.registry import get_spec, offline_last
-from providers.catalogue.spec import BuildRequest
+from providers.catalogue import BuildRequest, get_spec, offline_last
 from providers.chains.failover import (
     FailoverLog,
     FailoverSettings,

@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from providers.catalogue.pricing import parse_price
-from providers.catalogue.registry import is_known, names
+from providers.catalogue import is_known, names, parse_price
 from providers.config.types import (
     AgentPersona,
     ConfigSource,

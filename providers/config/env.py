@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
-from providers.catalogue.registry import ENV_HINTS, get_spec, names
+from providers.catalogue import ENV_HINTS, get_spec, names
 from providers.config.backend import describe
 from providers.config.types import (
     AgentPersona,

@@ -20,7 +20,7 @@ from livekit.agents.metrics import (
 )
 
 from agent.log import logger
-from providers.catalogue.pricing import PriceOverrides, Unit, cost
+from providers.catalogue import PriceOverrides, Unit, cost
 from providers.chains.failover import Failover
 from providers.chains.routing import price_of
 from providers.config.types import ProviderConfig
