@@ -28,6 +28,7 @@ from providers.catalogue.registry import (
     is_known,
     names,
     offline_last,
+    provider_config,
 )
 from providers.catalogue.spec import BuildRequest, HttpCheck, ProviderSpec, SecretSpec
 
@@ -56,6 +57,7 @@ __all__ = [
     "offline_last",
     "parse_price",
     "probe_all",
+    "provider_config",
 ]
 
 _LAZY = {"ProbeResult", "probe_all"}

@@ -1,5 +1,6 @@
 """The provider registry: every vendor module's specs in one table from (name, kind) to
-everything the worker knows about a provider.
+everything the worker knows about a provider, and the one place where a config becomes a
+typed ``ProviderConfig`` (``provider_config``).
 
 What one vendor is lives in its module (``providers.catalogue.vendors``); this module only
 assembles them and answers questions across vendors.
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from providers.catalogue.spec import LLM, ProviderSpec
 from providers.catalogue.vendors import (
@@ -105,11 +106,10 @@ def names(kind: ProviderKind) -> list[str]:
 
 
 def typed_options(provider: Any, kind: Any, options: Any) -> Options | None:
-    """``options`` validated into the provider's model, once, when a ``ProviderConfig`` is
-    made (its ``settings``). None while the provider, kind or
-    options are themselves invalid: the config's own validation reports those. A bad
-    option raises an error naming each field as ``options.<field>`` and never its value
-    (it may be a secret)."""
+    """``options`` validated into the provider's model (``provider_config``'s ``settings``).
+    None while the provider, kind or options are themselves invalid: the config's own
+    validation reports those. A bad option raises a ``ValidationError`` naming each field
+    as ``options.<field>`` and never its value (it may be a secret)."""
     try:
         spec = get_spec(str(provider), ProviderKind(kind))
     except ValueError:
@@ -125,7 +125,22 @@ def typed_options(provider: Any, kind: Any, options: Any) -> Options | None:
         detail = "; ".join(
             f"options.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
-        raise PydanticCustomError("provider_options", "{detail}", {"detail": detail}) from None
+        error = PydanticCustomError("provider_options", "{detail}", {"detail": detail})
+        line: InitErrorDetails = {"type": error, "loc": (), "input": None}
+        raise ValidationError.from_exception_data(
+            ProviderConfig.__name__, [line], hide_input=True
+        ) from None
+
+
+def provider_config(**fields: Any) -> ProviderConfig:
+    """A ``ProviderConfig`` from its fields, with ``settings``: its ``options`` typed into
+    the provider's model, once. Every config source (backend, environment, the offline
+    responder's place in a chain) makes its configs here. Raises pydantic's
+    ``ValidationError``; a bad option is named ``options.<field>``, without its value."""
+    settings = typed_options(fields.get("provider"), fields.get("kind"), fields.get("options"))
+    if settings is not None:
+        fields["settings"] = settings
+    return ProviderConfig(**fields)
 
 
 def offline_last(chain: Iterable[ProviderConfig]) -> tuple[ProviderConfig, ...]:
@@ -135,4 +150,4 @@ def offline_last(chain: Iterable[ProviderConfig]) -> tuple[ProviderConfig, ...]:
     ``python -m agent providers`` alike."""
     rest = tuple(c for c in chain if c.provider != OFFLINE_LLM)
     priority = min((c.priority for c in rest), default=1) - 1
-    return (*rest, ProviderConfig(provider=OFFLINE_LLM, kind=LLM, priority=priority))
+    return (*rest, provider_config(provider=OFFLINE_LLM, kind=LLM, priority=priority))

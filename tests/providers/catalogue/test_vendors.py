@@ -1,18 +1,22 @@
 """One module per vendor, assembled into the registry: every vendor's specs are there, once,
-under names unique per kind; a spec is written by keyword."""
+under names unique per kind; a spec is written by keyword; and the config types know no
+vendor (the catalogue types a config, not the config itself)."""
 
 from __future__ import annotations
 
 import dataclasses
 import pkgutil
+import subprocess
+import sys
 
 import pytest
 
-from providers.catalogue import vendors
-from providers.catalogue.registry import REGISTRY, VENDORS, names
-from providers.catalogue.spec import ProviderSpec, given
+from providers.catalogue import ProviderSpec, names, provider_config, vendors
+from providers.catalogue.registry import REGISTRY, VENDORS
+from providers.catalogue.spec import given
 from providers.catalogue.vendors import cartesia, offline
-from providers.config.types import Options, ProviderKind
+from providers.config.types import Options, ProviderConfig, ProviderKind
+from tests.support import REPO
 
 
 def test_every_vendor_module_is_assembled() -> None:
@@ -54,3 +58,20 @@ def test_a_plugin_is_given_its_declared_options_that_are_set() -> None:
         "sample_rate": 24000,
     }
     assert "voice" not in given(cartesia.CartesiaOptions())
+
+
+def test_a_config_is_typed_where_it_is_made() -> None:
+    made = provider_config(provider="cartesia", kind=ProviderKind.TTS, options={"voice": "v1"})
+    assert isinstance(made.settings, cartesia.CartesiaOptions) and made.settings.voice == "v1"
+    # the config types know no vendor: made directly, a config keeps the bare options
+    bare = ProviderConfig(provider="cartesia", kind=ProviderKind.TTS, options={"voice": "v1"})
+    assert type(bare.settings) is Options
+
+
+def test_the_config_types_import_nothing_from_the_catalogue() -> None:
+    code = (
+        "import sys, providers.config.types\n"
+        "loaded = [m for m in sys.modules if m.startswith('providers.catalogue')]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)

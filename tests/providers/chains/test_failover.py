@@ -22,6 +22,7 @@ from livekit.agents.utils import http_context
 from pydantic import SecretStr
 
 from agent.worker.prewarm import shared_vad
+from providers.catalogue import provider_config
 from providers.chains.build import build_chains
 from providers.chains.failover import FailoverLog, FailoverSettings
 from providers.chains.health import BreakerState, HealthKeys, HealthRegistry
@@ -64,7 +65,7 @@ def cfg(
     name: str, kind: ProviderKind, priority: int, key: str | None, **options: Any
 ) -> ProviderConfig:
     secrets = {"apiKey": SecretStr(key)} if key else {}
-    return ProviderConfig(
+    return provider_config(
         provider=name, kind=kind, priority=priority, options=options, secrets=secrets
     )
 
