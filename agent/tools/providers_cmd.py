@@ -13,8 +13,7 @@ from typing import Any
 from agent.log import MASK, SECRET_LIKE, setup_logging
 from agent.worker.org import check_org_id
 from providers import ProviderError
-from providers.catalogue.probe import ProbeResult, probe_all
-from providers.catalogue.registry import OFFLINE_LLM, offline_last
+from providers.catalogue import OFFLINE_LLM, ProbeResult, offline_last, probe_all
 from providers.chains import Dropped, HealthKeys, HealthRegistry, Routing, apply_strategy
 from providers.config import OrgProviders, ProviderConfig, ProviderKind, ProviderLoader, Strategy
 

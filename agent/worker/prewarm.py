@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from agent.log import logger
 from agent.worker.turns import TurnSettings
 from providers import ProviderError
-from providers.catalogue.registry import get_spec
+from providers.catalogue import get_spec
 from providers.config import OrgProviders, ProviderKind, env_providers
 
 if TYPE_CHECKING:

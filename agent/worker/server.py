@@ -21,7 +21,7 @@ from agent.worker.prewarm import prewarm
 from agent.worker.status import StatusServer, status_port
 from agent.worker.turns import TurnSettings
 from agent.worker.usage import get_usage
-from providers.catalogue.registry import import_plugins
+from providers.catalogue import import_plugins
 from providers.config import env_float
 
 

@@ -2,39 +2,20 @@
 
 Units are the ones livekit's usage accounting reports: STT audio seconds, LLM input /
 cached input / output tokens, TTS characters. A price is USD per unit. The defaults are
-approximate public list prices, declared per provider in the registry (local providers
+approximate public list prices, declared per provider in its vendor module (local providers
 cost 0); a deployment overrides them with ``PRICING_JSON`` and an organization with a
 ``pricing`` object in a provider entry's config — its contract price wins.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from providers.config.types import Unit as Unit  # prices are per unit; re-exported here
 from providers.errors import ConfigError
-
-
-class Unit(str, enum.Enum):
-    AUDIO_SECONDS = "audioSeconds"
-    INPUT_TOKENS = "inputTokens"
-    """Every prompt token, cached ones included (livekit's ``input_tokens``)."""
-    CACHED_INPUT_TOKENS = "cachedInputTokens"
-    """The cached part of ``inputTokens``, billed at the cached price instead."""
-    OUTPUT_TOKENS = "outputTokens"
-    CHARACTERS = "characters"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def metric_label(self) -> str:
-        """``audio_seconds``: the Prometheus spelling."""
-        return "".join("_" + c.lower() if c.isupper() else c for c in self.value)
-
 
 Price = Mapping[Unit, float]
 """USD per unit."""

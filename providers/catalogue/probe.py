@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 from livekit.agents import APIConnectionError, APIError, APIStatusError
 
-from providers.catalogue.registry import HttpCheck, get_spec
+from providers.catalogue.registry import get_spec
+from providers.catalogue.spec import HttpCheck
 from providers.chains.build import build_provider
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.config.types import OrgProviders, ProviderConfig

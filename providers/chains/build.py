@@ -20,7 +20,7 @@ from typing import Any
 from livekit.agents import APIConnectOptions, llm, stt, tts, vad
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
-from providers.catalogue.registry import BuildRequest, get_spec, offline_last
+from providers.catalogue import BuildRequest, get_spec, offline_last
 from providers.chains.budgets import FailoverSettings
 from providers.chains.events import FailoverListener, FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, get_health

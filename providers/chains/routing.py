@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from providers.catalogue.pricing import TYPICAL_TURN, Price, PriceOverrides, cost, lookup
-from providers.catalogue.registry import get_spec
+from providers.catalogue import TYPICAL_TURN, Price, PriceOverrides, cost, get_spec, lookup
 from providers.config.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
 from providers.errors import ConfigError, who
 

@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from providers.catalogue.pricing import parse_price
-from providers.catalogue.registry import is_known, names
+from providers.catalogue import is_known, names, parse_price, provider_config
 from providers.config.types import (
     AgentPersona,
     ConfigSource,
@@ -143,7 +142,7 @@ def _parse_entry(entry: Any, index: int, org_id: str) -> ProviderConfig | None:
         except ConfigError as e:  # the entry still works; its cost falls back to the defaults
             logger.warning("ignoring invalid provider pricing", extra={"problem": str(e)})
     try:  # the options become the provider's typed model here, once
-        config = ProviderConfig(
+        config = provider_config(
             provider=wire.provider_id,
             kind=wire.type,
             priority=wire.priority,

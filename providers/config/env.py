@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
-from providers.catalogue.registry import ENV_HINTS, get_spec, names
+from providers.catalogue import ENV_HINTS, get_spec, names, provider_config
 from providers.config.backend import describe
 from providers.config.types import (
     AgentPersona,
@@ -68,7 +68,7 @@ def env_provider(
         if value:
             secrets[secret.name] = SecretStr(value)
     try:  # the options become the provider's typed model here, once
-        return ProviderConfig(
+        return provider_config(
             provider=name, kind=kind, priority=priority, options=options, secrets=secrets
         )
     except ValidationError as e:

@@ -10,10 +10,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
-
-from providers.catalogue.pricing import Unit
 
 
 class ProviderKind(str, enum.Enum):
@@ -37,9 +35,30 @@ class ConfigSource(str, enum.Enum):
         return self.value
 
 
+class Unit(str, enum.Enum):
+    """What a provider's use is counted in (livekit's usage accounting); prices are USD per
+    unit (``providers.catalogue.pricing``)."""
+
+    AUDIO_SECONDS = "audioSeconds"
+    INPUT_TOKENS = "inputTokens"
+    """Every prompt token, cached ones included (livekit's ``input_tokens``)."""
+    CACHED_INPUT_TOKENS = "cachedInputTokens"
+    """The cached part of ``inputTokens``, billed at the cached price instead."""
+    OUTPUT_TOKENS = "outputTokens"
+    CHARACTERS = "characters"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def metric_label(self) -> str:
+        """``audio_seconds``: the Prometheus spelling."""
+        return "".join("_" + c.lower() if c.isupper() else c for c in self.value)
+
+
 class Options(BaseModel):
-    """Base of every provider's typed options (the registry declares one model per
-    provider): accepts ``base_url`` and ``baseUrl`` alike; unknown keys are kept aside
+    """Base of every provider's typed options (each vendor module of the catalogue declares
+    its own): accepts ``base_url`` and ``baseUrl`` alike; unknown keys are kept aside
     (``model_extra``) and reported, not fatal."""
 
     model_config = ConfigDict(
@@ -62,7 +81,9 @@ class ProviderConfig(BaseModel):
     ``options`` is what was configured (shown by ``python -m agent providers``);
     ``settings`` is the same, validated once into the provider's typed model when the
     config is made: everything downstream (factory, breakers, budgets, strategy) reads
-    ``settings``. A bad option fails here, naming the field."""
+    ``settings``. Make one with ``providers.catalogue.provider_config``, which knows each
+    provider's model (this module knows none of them) and fails on a bad option, naming
+    the field; made directly, ``settings`` stays the bare ``Options``."""
 
     # an input may be a secret (a key in the wrong field): errors name fields, not values
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -77,17 +98,7 @@ class ProviderConfig(BaseModel):
     pricing: Mapping[Unit, float] | None = None
     """This organization's price for this provider (the entry's ``config.pricing``)."""
     settings: Options = Field(default_factory=Options, repr=False, exclude=True)
-    """``options`` as the provider's typed model (derived; not given by callers)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _typed_options(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("settings") is not None:
-            return data
-        from providers.catalogue.registry import typed_options  # the registry imports this module
-
-        settings = typed_options(data.get("provider"), data.get("kind"), data.get("options"))
-        return {**data, "settings": settings} if settings is not None else data
+    """``options`` as the provider's typed model (set by ``provider_config``)."""
 
     def secret(self, name: str) -> str | None:
         value = self.secrets.get(name)

@@ -24,6 +24,7 @@ from livekit.agents.utils import http_context
 from pydantic import SecretStr
 
 from agent.worker.prewarm import shared_vad
+from providers.catalogue import provider_config
 from providers.chains.build import build_chains, build_provider
 from providers.chains.health import HealthRegistry
 from providers.config.types import OrgProviders, ProviderConfig, ProviderKind
@@ -50,7 +51,7 @@ def SPEECH() -> list[rtc.AudioFrame]:  # noqa: N802 - a constant, computed once
 
 
 def _cfg(name: str, kind: ProviderKind, priority: int, **options: Any) -> ProviderConfig:
-    return ProviderConfig(
+    return provider_config(
         provider=name,
         kind=kind,
         priority=priority,
@@ -63,7 +64,7 @@ def _org(*configs: ProviderConfig) -> OrgProviders:
     fill = {
         STT_: (_cfg("deepgram", STT_, 0),),
         LLM_: (),
-        TTS_: (ProviderConfig(provider="piper", kind=TTS_),),
+        TTS_: (provider_config(provider="piper", kind=TTS_),),
     }
     chains = {k: tuple(c for c in configs if c.kind is k) or fill[k] for k in ProviderKind}
     return OrgProviders(

@@ -18,6 +18,7 @@ from livekit import rtc
 from livekit.agents import llm, stt
 from pydantic import SecretStr
 
+from providers.catalogue import provider_config
 from providers.chains.budgets import FailoverSettings
 from providers.chains.health import BreakerState, HealthKeys, HealthRegistry
 from providers.config.types import (
@@ -53,7 +54,7 @@ def cfg(
     name: str, kind: ProviderKind, priority: int, key: str | None, **options: Any
 ) -> ProviderConfig:
     secrets = {"apiKey": SecretStr(key)} if key else {}
-    return ProviderConfig(
+    return provider_config(
         provider=name, kind=kind, priority=priority, options=options, secrets=secrets
     )
 

@@ -12,12 +12,13 @@ import time
 from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
 
 from agent.worker.usage import CallRecord, get_usage, usage_lines
-from providers.config.types import ProviderConfig, ProviderKind
+from providers.catalogue import provider_config
+from providers.config.types import ProviderKind
 
 CONFIGS = {
-    ("stt", "Deepgram"): ProviderConfig(provider="deepgram", kind=ProviderKind.STT),
-    ("llm", "api.openai.com"): ProviderConfig(provider="openai", kind=ProviderKind.LLM),
-    ("tts", "piper"): ProviderConfig(provider="piper", kind=ProviderKind.TTS),
+    ("stt", "Deepgram"): provider_config(provider="deepgram", kind=ProviderKind.STT),
+    ("llm", "api.openai.com"): provider_config(provider="openai", kind=ProviderKind.LLM),
+    ("tts", "piper"): provider_config(provider="piper", kind=ProviderKind.TTS),
 }
 
 

@@ -20,7 +20,7 @@ from livekit.agents.metrics import (
 )
 
 from agent.log import logger
-from providers.catalogue.pricing import PriceOverrides, Unit, cost
+from providers.catalogue import PriceOverrides, Unit, cost
 from providers.chains import Failover, price_of
 from providers.config import ProviderConfig
 

@@ -8,9 +8,10 @@ from livekit.agents import APIStatusError
 from prometheus_client import REGISTRY
 
 from agent.worker import metrics
+from providers.catalogue import provider_config
 from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry
-from providers.config.types import ProviderConfig, ProviderKind
+from providers.config.types import ProviderKind
 
 
 def sample(name: str, **labels: str) -> float:
@@ -26,7 +27,7 @@ def test_org_labels_are_bounded() -> None:
 def test_breakers_and_switches_become_series() -> None:
     health = HealthRegistry()
     metrics.install(health)
-    config = ProviderConfig(
+    config = provider_config(
         provider="cartesia", kind=ProviderKind.TTS, options={"base_url": "http://metrics-test"}
     )
     keys = HealthKeys.of(config)

@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from agent.tools.providers_cmd import _with_offline
+from providers.catalogue import provider_config
 from providers.catalogue.registry import REGISTRY
 from providers.chains import routing as strategy
 from providers.chains.budgets import FailoverSettings
@@ -30,7 +31,7 @@ ORG = "acme"
 
 def cfg(name: str, kind: ProviderKind, priority: int = 0, **options: Any) -> ProviderConfig:
     secrets = KEY if REGISTRY[(name, kind)].secrets else {}
-    return ProviderConfig(
+    return provider_config(
         provider=name, kind=kind, priority=priority, options=options, secrets=secrets
     )
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from providers.catalogue import provider_config
 from providers.chains.budgets import DEFAULT_BUDGET, DEFAULT_REPLAY, FailoverSettings
-from providers.config.types import ProviderConfig, ProviderKind
+from providers.config.types import ProviderKind
 from providers.errors import ConfigError
 
 STT, LLM, TTS = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
@@ -39,6 +40,6 @@ def test_a_bad_budget_names_its_variable(raw: str) -> None:
 
 def test_a_providers_own_budget_wins_over_its_kinds() -> None:
     settings = FailoverSettings({STT: 1.0, LLM: 1.0, TTS: 3.0})
-    own = ProviderConfig(provider="cartesia", kind=TTS, options={"firstResultTimeout": 0.75})
+    own = provider_config(provider="cartesia", kind=TTS, options={"firstResultTimeout": 0.75})
     assert settings.budget(own) == 0.75
-    assert settings.budget(ProviderConfig(provider="cartesia", kind=TTS)) == 3.0
+    assert settings.budget(provider_config(provider="cartesia", kind=TTS)) == 3.0

@@ -13,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 from plugins.offline_llm import OfflineLLM
 from plugins.piper_tts import TTS as PiperTTS
 from plugins.whisper_stt import STT as WhisperSTT
+from providers.catalogue import provider_config
 from providers.catalogue.registry import REGISTRY
 from providers.chains.build import build_chains, build_provider
 from providers.chains.llm.guard import GuardedLLM
@@ -61,7 +62,7 @@ def org_of(*configs: ProviderConfig, source: ConfigSource = ConfigSource.BACKEND
 def config(name: str, kind: ProviderKind, priority: int = 0, **options: object) -> ProviderConfig:
     spec = REGISTRY[(name, kind)]
     secrets = KEY if spec.secrets else {}
-    return ProviderConfig(
+    return provider_config(
         provider=name, kind=kind, priority=priority, options=options, secrets=secrets
     )
 
@@ -169,7 +170,7 @@ def test_the_session_does_not_retry_a_chain_but_retries_a_lone_provider() -> Non
 
 
 def test_missing_secret_names_org_provider_and_secret() -> None:
-    bare = ProviderConfig(provider="deepgram", kind=STT_)
+    bare = provider_config(provider="deepgram", kind=STT_)
     with pytest.raises(MissingSecretError) as e:
         build_provider(bare, org_of())
     assert str(e.value).startswith("org 'acme': provider 'deepgram' (stt) needs secret 'apiKey'")
@@ -178,8 +179,9 @@ def test_missing_secret_names_org_provider_and_secret() -> None:
 
 
 def test_bad_option_names_the_field_when_the_config_is_made() -> None:
-    """Options are typed once, in ``ProviderConfig``: a bad one never reaches the factory
-    (tests/test_typed_options.py: how the loader and env config report it)."""
+    """Options are typed once, in ``provider_config``: a bad one never reaches the factory
+    (``tests/providers/catalogue/test_typed_options.py``: how the loader and env config
+    report it)."""
     with pytest.raises(ValidationError) as e:
         config("vosk", STT_, host="h", port="not-a-port")
     assert describe(e.value).startswith("options.port: Input should be a valid integer")
@@ -188,7 +190,7 @@ def test_bad_option_names_the_field_when_the_config_is_made() -> None:
 
 def test_unusable_provider_is_left_out_and_chain_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     org = org_of(
-        ProviderConfig(provider="deepgram", kind=STT_, priority=9),
+        provider_config(provider="deepgram", kind=STT_, priority=9),
         config("piper", TTS_),
         config("whisper", STT_),
     )
@@ -199,7 +201,7 @@ def test_unusable_provider_is_left_out_and_chain_goes_on(caplog: pytest.LogCaptu
 
 
 def test_kind_with_nothing_usable_is_a_clear_error() -> None:
-    org = org_of(ProviderConfig(provider="deepgram", kind=STT_), config("piper", TTS_))
+    org = org_of(provider_config(provider="deepgram", kind=STT_), config("piper", TTS_))
     with pytest.raises(ConfigError, match="org 'acme': no usable stt provider .*apiKey"):
         build_chains(org, vad=None)
 

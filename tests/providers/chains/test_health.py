@@ -5,6 +5,7 @@ from __future__ import annotations
 from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError
 from pydantic import SecretStr
 
+from providers.catalogue import provider_config
 from providers.chains.health import BreakerState, HealthKeys, HealthRegistry
 from providers.config.types import ProviderConfig, ProviderKind
 
@@ -12,7 +13,7 @@ KEY = "sk-test-HEALTH-secret-777"
 
 
 def config(key: str = KEY, base_url: str = "https://api.example.com") -> ProviderConfig:
-    return ProviderConfig(
+    return provider_config(
         provider="elevenlabs",
         kind=ProviderKind.TTS,
         options={"base_url": base_url},

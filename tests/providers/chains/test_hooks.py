@@ -31,7 +31,7 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 from livekit.agents.utils import http_context
 
 from agent.worker.prewarm import shared_vad
-from providers.catalogue import registry
+from providers.catalogue import ProviderSpec, provider_config, registry
 from providers.chains.build import Chains, build_chains
 from providers.chains.health import HealthRegistry
 from providers.config.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
@@ -136,7 +136,7 @@ def recorders(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     }
     for name, member in members.items():
         kind = ProviderKind(name.split("-")[0])
-        spec = registry.ProviderSpec(name, kind, lambda _, m=member: m)
+        spec = ProviderSpec(name=name, kind=kind, build=lambda _, m=member: m)
         monkeypatch.setitem(registry.REGISTRY, (name, kind), spec)  # type: ignore[arg-type]
     yield members
 
@@ -144,7 +144,7 @@ def recorders(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 def recorder_org() -> OrgProviders:
     def chain(kind: ProviderKind, *names: str) -> tuple[ProviderConfig, ...]:
         return tuple(
-            ProviderConfig(provider=n, kind=kind, priority=len(names) - i)
+            provider_config(provider=n, kind=kind, priority=len(names) - i)
             for i, n in enumerate(names)
         )
 
@@ -211,7 +211,7 @@ async def test_real_plugins_open_their_connections_on_prewarm() -> None:
         def config(name: str, kind: ProviderKind, priority: int, **options: Any) -> Any:
             from pydantic import SecretStr
 
-            return ProviderConfig(
+            return provider_config(
                 provider=name,
                 kind=kind,
                 priority=priority,
@@ -221,7 +221,7 @@ async def test_real_plugins_open_their_connections_on_prewarm() -> None:
 
         org = OrgProviders(
             organization_id="acme",
-            stt=(ProviderConfig(provider="whisper", kind=STT_),),
+            stt=(provider_config(provider="whisper", kind=STT_),),
             llm=(
                 config("openai", LLM_, 10, base_url=openai_api.base_url),
                 config("groq", LLM_, 5, base_url=groq_api.base_url),

@@ -16,6 +16,7 @@ import providers.chains.build as factory
 from agent.tools.providers_cmd import report
 from agent.worker.call import prepare_call
 from agent.worker.prewarm import shared_vad
+from providers.catalogue import provider_config
 from providers.catalogue.pricing import PriceOverrides, Unit, cost, lookup, tokens
 from providers.chains import routing as strategy
 from providers.chains.health import HealthRegistry
@@ -34,7 +35,7 @@ def cfg(name: str, kind: ProviderKind, priority: int = 0, **options: Any) -> Pro
     secrets: dict[str, Any] = {}
     if name not in ("whisper", "vosk", "piper", "offline", "openai-compatible"):
         secrets = {"apiKey": f"sk-{name}-test"}
-    return ProviderConfig(
+    return provider_config(
         provider=name, kind=kind, priority=priority, options=options, secrets=secrets
     )
 

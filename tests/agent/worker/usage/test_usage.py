@@ -23,10 +23,11 @@ from agent.tools.simulate import simulate_call
 from agent.worker.call import Call
 from agent.worker.usage import CallRecord, UsageSender, UsageSettings, get_usage, usage_lines
 from agent.worker.usage.spool import SpoolFull, UsageSpool
+from providers.catalogue import provider_config
 from providers.catalogue.pricing import Unit
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
-from providers.config.types import ProviderConfig, ProviderKind
+from providers.config.types import ProviderKind
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin
 from tests.support import REPO as ROOT
@@ -74,7 +75,7 @@ def sender(tmp_path: Path, backend: BackendServer, **settings: Any) -> UsageSend
 def test_usage_lines_price_the_provider_that_served(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRICING_JSON", json.dumps({"tts/piper": {"characters": 0.001}}))
     configs = dict(CONFIGS)
-    configs[("stt", "Deepgram")] = ProviderConfig(
+    configs[("stt", "Deepgram")] = provider_config(
         provider="deepgram", kind=ProviderKind.STT, pricing={Unit.AUDIO_SECONDS: 0.01}
     )
     lines = {line.kind: line for line in usage_lines(model_usage(0), configs, org_id="acme")}  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from livekit.agents.utils import http_context
 from pydantic import SecretStr
 
 from agent.worker.prewarm import shared_vad
+from providers.catalogue import provider_config
 from providers.chains.budgets import FailoverSettings
 from providers.chains.build import build_chains
 from providers.chains.health import HealthRegistry
@@ -93,7 +94,7 @@ async def test_words_said_to_a_failed_stt_reach_the_next_one(
     ):
 
         def deepgram(priority: int, base_url: str) -> ProviderConfig:
-            return ProviderConfig(
+            return provider_config(
                 provider="deepgram",
                 kind=STT_,
                 priority=priority,
@@ -107,9 +108,9 @@ async def test_words_said_to_a_failed_stt_reach_the_next_one(
             stt=(
                 deepgram(10, primary.base_url),
                 *seconds,
-                ProviderConfig(provider="whisper", kind=STT_, priority=1),
+                provider_config(provider="whisper", kind=STT_, priority=1),
             ),
-            tts=(ProviderConfig(provider="piper", kind=TTS_),),
+            tts=(provider_config(provider="piper", kind=TTS_),),
             agent=AgentPersona(),
         )
         chains = build_chains(
