@@ -3,9 +3,6 @@ can be built (``providers.catalogue``) and how a call survives a provider's fail
 (``providers.chains``). ``agent/`` imports those packages' faces and the names below, not
 the modules behind them."""
 
-# config first: its loader and wire parser need the catalogue, whose registry needs
-# config's types; loaded in this order, no module meets another half-initialised
-from providers import config  # noqa: F401
 from providers.compat import (
     ATTRIBUTE_AGENT_STATE,
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,

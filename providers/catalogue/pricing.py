@@ -14,8 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from providers.config.types import Unit as Unit  # prices are per unit; re-exported here
 from providers.errors import ConfigError
+from providers.types import Unit as Unit  # prices are per unit; re-exported here
 
 Price = Mapping[Unit, float]
 """USD per unit."""

@@ -20,8 +20,8 @@ from providers.catalogue.registry import get_spec
 from providers.catalogue.spec import HttpCheck
 from providers.chains.build import build_provider
 from providers.chains.health import HealthKeys, HealthRegistry
-from providers.config.types import OrgProviders, ProviderConfig
 from providers.errors import ProviderError
+from providers.types import OrgProviders, ProviderConfig
 
 CHECK_TIMEOUT = 3.0
 

@@ -31,7 +31,7 @@ from providers.catalogue.vendors import (
     vosk,
     whisper,
 )
-from providers.config.types import Options, ProviderConfig, ProviderKind
+from providers.types import Options, ProviderConfig, ProviderKind
 
 VENDORS = (
     deepgram,

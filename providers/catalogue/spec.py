@@ -19,8 +19,8 @@ from types import ModuleType
 from typing import Any
 
 from providers.catalogue.pricing import FREE, PriceTable
-from providers.config.types import AgentPersona, Options, ProviderKind
 from providers.errors import ProviderUnavailableError
+from providers.types import AgentPersona, Options, ProviderKind
 
 STT, LLM, TTS = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
 LOCAL_EXTRA_HINT = "pip install -e '.[local]'  (or: make install)"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from providers.config.settings import env_float
-from providers.config.types import ProviderConfig, ProviderKind
+from providers.types import ProviderConfig, ProviderKind
 
 DEFAULT_BUDGET = 2.0
 _BUDGET_VARS = {

@@ -30,7 +30,6 @@ from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN
 from providers.chains.tts import build_tts_chain
 from providers.compat import SessionConnectOptions
 from providers.config.settings import env_float
-from providers.config.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import (
     ConfigError,
     MissingSecretError,
@@ -39,6 +38,7 @@ from providers.errors import (
     who,
 )
 from providers.log import logger
+from providers.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
 
 @dataclass

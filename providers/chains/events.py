@@ -11,8 +11,8 @@ from typing import Any
 from livekit.agents import llm, stt
 
 from providers.chains.health import describe_error
-from providers.config.types import ProviderKind
 from providers.log import logger
+from providers.types import ProviderKind
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import TypeVar
 from livekit.agents import APIStatusError
 
 from providers.config.settings import env_float
-from providers.config.types import ProviderConfig
+from providers.types import ProviderConfig
 
 T = TypeVar("T")
 DEFAULT_COOLDOWN = 30.0

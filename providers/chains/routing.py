@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from providers.catalogue import TYPICAL_TURN, Price, PriceOverrides, cost, get_spec, lookup
-from providers.config.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
 from providers.errors import ConfigError, who
+from providers.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
 
 
 def env_strategy(environ: Mapping[str, str] | None = None) -> Strategy:

@@ -1,12 +1,12 @@
-"""Where an organization's provider configs come from: the typed models (``types``), the
-backend's wire format (``backend``), the environment (``env``), and the loader that asks
-the backend, caches its answers and falls back to the environment (``loader``), with its
-settings (``settings``)."""
+"""Where an organization's provider configs come from: the backend's wire format
+(``backend``), the environment (``env``), and the loader that asks the backend, caches its
+answers and falls back to the environment (``loader``), with its settings (``settings``).
+The types they produce are ``providers.types``, re-exported here."""
 
 from providers.config.env import env_persona, env_providers
 from providers.config.loader import ProviderLoader, get_loader
 from providers.config.settings import LoaderSettings, env_bool, env_float
-from providers.config.types import (
+from providers.types import (
     AgentPersona,
     ConfigSource,
     FaqEntry,

@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from providers.catalogue import is_known, names, parse_price, provider_config
-from providers.config.types import (
+from providers.errors import BackendError, ConfigError, who
+from providers.log import logger
+from providers.types import (
     AgentPersona,
     ConfigSource,
     FaqEntry,
@@ -25,8 +27,6 @@ from providers.config.types import (
     Strategy,
     ordered,
 )
-from providers.errors import BackendError, ConfigError, who
-from providers.log import logger
 
 
 class _Camel(BaseModel):

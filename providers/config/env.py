@@ -17,7 +17,9 @@ from pydantic import SecretStr, ValidationError
 
 from providers.catalogue import ENV_HINTS, get_spec, names, provider_config
 from providers.config.backend import describe
-from providers.config.types import (
+from providers.errors import ConfigError
+from providers.log import logger
+from providers.types import (
     AgentPersona,
     ConfigSource,
     FaqEntry,
@@ -25,8 +27,6 @@ from providers.config.types import (
     ProviderConfig,
     ProviderKind,
 )
-from providers.errors import ConfigError
-from providers.log import logger
 
 DEFAULT_CHAINS: Mapping[ProviderKind, tuple[str, ...]] = {
     ProviderKind.STT: ("vosk", "whisper"),

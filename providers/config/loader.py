@@ -31,9 +31,9 @@ import httpx
 from providers.config.backend import parse_response
 from providers.config.env import env_kind, env_providers
 from providers.config.settings import LoaderSettings
-from providers.config.types import ConfigSource, OrgProviders, ProviderKind
 from providers.errors import BackendError, ConfigError, OrgNotFoundError, who
 from providers.log import logger
+from providers.types import ConfigSource, OrgProviders, ProviderKind
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ from agent.worker.prewarm import shared_vad
 from providers.catalogue import provider_config
 from providers.chains.build import build_chains, build_provider
 from providers.chains.health import HealthRegistry
-from providers.config.types import OrgProviders, ProviderConfig, ProviderKind
+from providers.types import OrgProviders, ProviderConfig, ProviderKind
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.deepgram import DeepgramStandin
 from tests.standins.elevenlabs import ElevenLabsStandin

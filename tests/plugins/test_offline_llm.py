@@ -18,7 +18,7 @@ from plugins.offline_llm import (
     OfflineLLM,
 )
 from providers.config.backend import parse_response
-from providers.config.types import AgentPersona
+from providers.types import AgentPersona
 
 HOURS = "We are open nine to five."
 OFFICE = "Our office is at 42 Harbor Street."

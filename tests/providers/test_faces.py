@@ -47,9 +47,8 @@ def test_agent_imports_providers_through_the_faces() -> None:
 
 
 def test_the_registry_can_be_the_first_module_imported() -> None:
-    """It imports config's types, whose package face imports the loader, which needs the
-    registry: ``providers/__init__`` loads config first so that this never meets a
-    half-initialised registry."""
+    """It needs only ``providers.types``; the config sources that need the registry sit
+    above it, so no import order can meet a half-initialised module."""
     done = subprocess.run(
         [sys.executable, "-c", "import providers.catalogue.registry"],
         cwd=ROOT,

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from providers.catalogue import provider_config
 from providers.chains.budgets import FailoverSettings
 from providers.chains.health import BreakerState, HealthKeys, HealthRegistry
-from providers.config.types import (
+from providers.types import (
     AgentPersona,
     FaqEntry,
     OrgProviders,

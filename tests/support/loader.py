@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 
 from providers.config.loader import ProviderLoader
-from providers.config.types import OrgProviders
+from providers.types import OrgProviders
 from tests.standins.backend import org_payload, provider_entry
 
 T = TypeVar("T")

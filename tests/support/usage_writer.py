@@ -13,7 +13,7 @@ from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelU
 
 from agent.worker.usage import CallRecord, get_usage, usage_lines
 from providers.catalogue import provider_config
-from providers.config.types import ProviderKind
+from providers.types import ProviderKind
 
 CONFIGS = {
     ("stt", "Deepgram"): provider_config(provider="deepgram", kind=ProviderKind.STT),

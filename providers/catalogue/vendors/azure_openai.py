@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from providers.catalogue.spec import LLM, ProviderSpec, api_key, keyed_plugin
 from providers.catalogue.vendors.openai import CHAT_PRICES
-from providers.config.types import Options
+from providers.types import Options
 
 
 class AzureOptions(Options):

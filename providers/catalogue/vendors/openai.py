@@ -23,7 +23,7 @@ from providers.catalogue.spec import (
     plugin,
     url,
 )
-from providers.config.types import Options, ProviderKind
+from providers.types import Options, ProviderKind
 
 
 class OpenAISTTOptions(UrlOptions):

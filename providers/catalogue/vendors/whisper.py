@@ -13,7 +13,7 @@ from providers.catalogue.spec import (
     given,
     plugin,
 )
-from providers.config.types import Options
+from providers.types import Options
 
 
 class WhisperOptions(Options):

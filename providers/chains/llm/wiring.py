@@ -12,7 +12,7 @@ from providers.chains.events import FailoverLog, log_switches
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.chains.llm.fallback import LLMFallback
 from providers.chains.llm.guard import GuardedLLM
-from providers.config.types import ProviderConfig, ProviderKind
+from providers.types import ProviderConfig, ProviderKind
 
 
 def build_llm_chain(

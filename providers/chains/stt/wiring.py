@@ -13,8 +13,8 @@ from providers.chains.health import HealthKeys, HealthRegistry
 from providers.chains.stt.early_decode import EarlyDecodeAdapter
 from providers.chains.stt.fallback import STTFallback, report_stt_health
 from providers.chains.stt.guard import GuardedSTT, Handover
-from providers.config.types import ProviderConfig, ProviderKind
 from providers.errors import ConfigError, who
+from providers.types import ProviderConfig, ProviderKind
 
 
 def build_stt_chain(

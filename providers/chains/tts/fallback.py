@@ -40,7 +40,7 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, describe_error
 from providers.compat import RelaysMetrics, timed_words
-from providers.config.types import ProviderKind
+from providers.types import ProviderKind
 
 CHARS_PER_SECOND = 15.0
 """Typical speaking rate, for estimating how much of a sentence was heard."""

@@ -11,7 +11,7 @@ from providers.chains.budgets import FailoverSettings
 from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.chains.tts.fallback import ChainMember, ChainTTS
-from providers.config.types import ProviderConfig
+from providers.types import ProviderConfig
 
 
 def build_tts_chain(

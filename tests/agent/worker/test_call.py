@@ -18,7 +18,7 @@ from agent.worker.call import prepare_call
 from agent.worker.prewarm import shared_vad
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
-from providers.config.types import ConfigSource, ProviderKind
+from providers.types import ConfigSource, ProviderKind
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin, message_text
 

@@ -11,7 +11,7 @@ from agent.worker import metrics
 from providers.catalogue import provider_config
 from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry
-from providers.config.types import ProviderKind
+from providers.types import ProviderKind
 
 
 def sample(name: str, **labels: str) -> float:

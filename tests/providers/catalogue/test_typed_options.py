@@ -21,8 +21,8 @@ from providers.chains.build import build_chains
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.config.backend import parse_response
 from providers.config.env import env_providers
-from providers.config.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import ConfigError
+from providers.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
 
 STT, LLM, TTS = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
 KEY = {"apiKey": SecretStr("sk-typed-options-secret-42")}

@@ -15,7 +15,7 @@ from providers.catalogue import ProviderSpec, names, provider_config, vendors
 from providers.catalogue.registry import REGISTRY, VENDORS
 from providers.catalogue.spec import given
 from providers.catalogue.vendors import cartesia, offline
-from providers.config.types import Options, ProviderConfig, ProviderKind
+from providers.types import Options, ProviderConfig, ProviderKind
 from tests.support import REPO
 
 
@@ -68,9 +68,9 @@ def test_a_config_is_typed_where_it_is_made() -> None:
     assert type(bare.settings) is Options
 
 
-def test_the_config_types_import_nothing_from_the_catalogue() -> None:
+def test_the_types_import_nothing_from_the_catalogue() -> None:
     code = (
-        "import sys, providers.config.types\n"
+        "import sys, providers.types\n"
         "loaded = [m for m in sys.modules if m.startswith('providers.catalogue')]\n"
         "assert not loaded, loaded\n"
     )

@@ -7,8 +7,8 @@ import pytest
 
 from providers.catalogue import provider_config
 from providers.chains.budgets import DEFAULT_BUDGET, DEFAULT_REPLAY, FailoverSettings
-from providers.config.types import ProviderKind
 from providers.errors import ConfigError
+from providers.types import ProviderKind
 
 STT, LLM, TTS = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
 

@@ -20,8 +20,8 @@ from providers.chains.llm.guard import GuardedLLM
 from providers.chains.stt.guard import GuardedSTT
 from providers.chains.tts.fallback import ChainTTS
 from providers.config.backend import describe
-from providers.config.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import ConfigError, MissingSecretError, ProviderUnavailableError
+from providers.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
 STT_, LLM_, TTS_ = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
 KEY = {"apiKey": SecretStr("test-key-not-real")}

@@ -11,7 +11,7 @@ import pytest
 from livekit.agents import APIConnectionError, APIStatusError, utils
 
 from providers.chains.events import Failover, FailoverLog, log_switches
-from providers.config.types import ProviderKind
+from providers.types import ProviderKind
 
 STT, TTS = ProviderKind.STT, ProviderKind.TTS
 

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from providers.catalogue import provider_config
 from providers.chains.health import BreakerState, HealthKeys, HealthRegistry
-from providers.config.types import ProviderConfig, ProviderKind
+from providers.types import ProviderConfig, ProviderKind
 
 KEY = "sk-test-HEALTH-secret-777"
 

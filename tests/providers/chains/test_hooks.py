@@ -34,7 +34,7 @@ from agent.worker.prewarm import shared_vad
 from providers.catalogue import ProviderSpec, provider_config, registry
 from providers.chains.build import Chains, build_chains
 from providers.chains.health import HealthRegistry
-from providers.config.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
+from providers.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.elevenlabs import ElevenLabsStandin
 from tests.standins.openai import OpenAIStandin

@@ -23,8 +23,8 @@ from providers.chains.health import HealthRegistry
 from providers.config.backend import parse_response
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
-from providers.config.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
 from providers.errors import ConfigError
+from providers.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 
 STT, LLM, TTS = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS

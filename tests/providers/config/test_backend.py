@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from providers.config.types import ConfigSource
 from providers.errors import BackendError
+from providers.types import ConfigSource
 from tests.standins.backend import BackendServer, provider_entry
 from tests.support.loader import (
     BACKEND_SUMMARY,

@@ -13,7 +13,7 @@ import providers.config.env as env_module
 from providers.catalogue.registry import ENV_HINTS, REGISTRY
 from providers.chains.build import build_provider
 from providers.config.env import env_providers
-from providers.config.types import OrgProviders, ProviderConfig
+from providers.types import OrgProviders, ProviderConfig
 from tests.support import REPO
 
 CHAINS = {"STT_PROVIDER": "whisper", "TTS_PROVIDER": "piper"}

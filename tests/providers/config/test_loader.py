@@ -19,8 +19,8 @@ import pytest
 
 import providers.config.loader as loader_module
 from providers.config.settings import LoaderSettings
-from providers.config.types import ConfigSource, OrgProviders, ProviderKind
 from providers.errors import BackendError, ConfigError, OrgNotFoundError
+from providers.types import ConfigSource, OrgProviders, ProviderKind
 from tests.standins.backend import PROVIDERS_PATH, BackendServer, org_payload, provider_entry
 from tests.support.loader import (
     BACKEND_SUMMARY,

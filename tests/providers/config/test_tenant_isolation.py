@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
-from providers.config.types import ConfigSource, OrgProviders, ProviderKind
+from providers.types import ConfigSource, OrgProviders, ProviderKind
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 
 T = TypeVar("T")

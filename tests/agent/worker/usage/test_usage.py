@@ -27,7 +27,7 @@ from providers.catalogue import provider_config
 from providers.catalogue.pricing import Unit
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
-from providers.config.types import ProviderKind
+from providers.types import ProviderKind
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin
 from tests.support import REPO as ROOT

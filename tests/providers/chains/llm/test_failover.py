@@ -13,7 +13,7 @@ from livekit.agents import APIConnectionError
 
 from providers.chains.build import build_chains
 from providers.chains.health import HealthKeys, HealthRegistry
-from providers.config.types import FaqEntry
+from providers.types import FaqEntry
 from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
 from tests.support.failover import (

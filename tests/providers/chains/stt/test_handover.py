@@ -19,7 +19,7 @@ from providers.catalogue import provider_config
 from providers.chains.budgets import FailoverSettings
 from providers.chains.build import build_chains
 from providers.chains.health import HealthRegistry
-from providers.config.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
+from providers.types import AgentPersona, OrgProviders, ProviderConfig, ProviderKind
 from tests.standins.deepgram import DeepgramStandin
 from tests.standins.faults import Fault
 from tests.support.audio import speech_frames, words
