@@ -14,7 +14,6 @@ from livekit import rtc
 from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError, APITimeoutError
 
 from plugins import piper_tts
-from tests.support.net import free_port
 from tests.standins.piper_server import (
     PiperServer,
     hung_server,
@@ -22,6 +21,7 @@ from tests.standins.piper_server import (
     status_server,
 )
 from tests.support.audio import synthesize_timed
+from tests.support.net import free_port
 
 THREE_SENTENCES = (
     "The quick brown fox jumps over the lazy dog. "

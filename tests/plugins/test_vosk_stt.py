@@ -31,9 +31,9 @@ from plugins.vosk_stt import (
     find_model_path,
     load_model,
 )
-from tests.support.net import free_port
 from tests.standins.vosk_server import serve_raw, serve_script, serve_vosk
 from tests.support.audio import piper_speech, speech_frames
+from tests.support.net import free_port
 
 T = TypeVar("T")
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5.0)

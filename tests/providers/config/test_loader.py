@@ -23,13 +23,13 @@ from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
 from providers.config.types import ConfigSource, OrgProviders, ProviderKind
 from providers.errors import BackendError, ConfigError, OrgNotFoundError
-from tests.support.net import free_port
 from tests.standins.backend import (
     PROVIDERS_PATH,
     BackendServer,
     org_payload,
     provider_entry,
 )
+from tests.support.net import free_port
 
 T = TypeVar("T")
 
