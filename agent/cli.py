@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
+from collections.abc import Mapping
 
 from agent.livekit_server import LIVEKIT_HINT, livekit_reachable
 
@@ -31,31 +31,37 @@ livekit's commands (its CLI):
 """
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
+    """``environ``: what the settings are read from (default: this process's environment,
+    read here, once, for every command)."""
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else ""
-    if os.environ.get("LIVEKIT_API_SECRET", "secret") == "secret":
-        # livekit-server --dev's well-known secret is short on purpose; say nothing about it
-        warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
     if command in ("", "-h", "--help", "help"):
         print(USAGE)
         raise SystemExit(0 if command else 2)
+    from agent.settings import install, load
+
+    settings = load(environ)  # exits 2 after one line per bad variable
+    install(settings)
+    if settings.livekit.dev_secret:
+        # livekit-server --dev's well-known secret is short on purpose; say nothing about it
+        warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
     if command == "providers":
         from agent.tools.providers_cmd import main as providers_main
 
-        raise SystemExit(providers_main(args[1:]))
+        raise SystemExit(providers_main(args[1:], settings))
     if command == "simulate":
         from agent.tools.simulate import main as simulate_main
 
-        raise SystemExit(simulate_main(args[1:]))
+        raise SystemExit(simulate_main(args[1:], settings))
     if command == "call":
         from agent.tools.room_call import main as call_main
 
-        raise SystemExit(call_main(args[1:]))
+        raise SystemExit(call_main(args[1:], settings))
     if command == "status":
         from agent.worker.status import main as status_main
 
-        raise SystemExit(status_main(args[1:]))
+        raise SystemExit(status_main(args[1:], settings))
     if command == "usage":
         from agent.tools.usage_cmd import main as usage_main
 
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         print(problem, file=sys.stderr)
         raise SystemExit(1)
     if command in _NEEDS_SERVER and "--help" not in args:
-        url = _flag(args, "--url") or os.environ.get("LIVEKIT_URL", "")
+        url = _flag(args, "--url") or settings.livekit.url or ""
         if not url or not livekit_reachable(url):
             print(LIVEKIT_HINT.format(url=url or "(LIVEKIT_URL is not set)"), file=sys.stderr)
             raise SystemExit(1)
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [sys.argv[0], *args]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        cli.run_app(build_server())
+        cli.run_app(build_server(settings))
 
 
 def _no_audio_device() -> str | None:

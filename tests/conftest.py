@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.settings import Settings
+from tests.support.env import start_up
+
 # variables that change which providers or backend a call gets
 _CONFIG_VARS = (
     "AICO_BACKEND_URL AICO_INTERNAL_API_KEY PROVIDER_ENV_FALLBACK PROVIDER_CACHE_TTL "
@@ -31,13 +34,16 @@ def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _own_usage_spool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Each test spools usage records in its own directory, with a fresh sender."""
+def settings(
+    _clean_provider_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Settings]:
+    """The installed settings, as ``python -m agent`` builds them; each test spools usage
+    records in its own directory, with a fresh sender. A test that sets variables calls
+    ``tests.support.env.start_up()`` again."""
     from agent.worker.usage import reset_usage
 
     monkeypatch.setenv("USAGE_SPOOL_DIR", str(tmp_path / "usage-spool"))
-    reset_usage()
-    yield
+    yield start_up()
     reset_usage()
 
 

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import importlib.resources
 import json
-import os
 import sys
 import time
 import uuid
@@ -29,6 +28,7 @@ from livekit.agents.utils import http_context
 from livekit.agents.voice import TranscriptSynchronizer
 
 from agent.log import logger
+from agent.settings import Settings
 from agent.tools.audio_files import (
     SAMPLE_RATE,
     CallerAudioInput,
@@ -54,7 +54,7 @@ from agent.tools.dialogue import (
 )
 from agent.worker.call import Call, prepare_call
 from agent.worker.usage import get_usage
-from providers.config.loader import ProviderLoader, get_loader
+from providers.config.loader import ProviderLoader
 from providers.config.types import ProviderKind
 from providers.errors import ProviderError
 
@@ -145,14 +145,16 @@ async def simulate_call(
     timeout: float = DEFAULT_TIMEOUT,
     turn_timeout: float = TURN_TIMEOUT,
     barge_in: float | None = None,
+    settings: Settings | None = None,
 ) -> CallResult:
     """Run one call through ``prepare_call``/``Call.start`` with file-based audio I/O.
 
     ``caller_audio`` holds one frame per caller turn (any rate). With ``wait_for_agent``
     the caller speaks again only once the agent answered (bounded by ``turn_timeout``),
     else after ``SILENCE_GAP`` seconds. With ``barge_in`` the caller speaks again that many
-    seconds after the agent started answering, cutting it short. Raises ``ProviderError``
-    for a config error.
+    seconds after the agent started answering, cutting it short. ``settings``: the
+    worker's (default: those installed at start-up). Raises ``ProviderError`` for a config
+    error.
     """
     # A job gets a shared aiohttp session from livekit's job runner (``http_session()``,
     # used by the Deepgram, ElevenLabs and Cartesia plugins); livekit's fake job does not
@@ -160,7 +162,7 @@ async def simulate_call(
     # call id is its own: it is the usage record's idempotency key.
     async with http_context.open():
         with fake_job_context(job_metadata=job_metadata, job_id=f"sim-{uuid.uuid4()}") as ctx:
-            call = await prepare_call(ctx, loader=loader)
+            call = await prepare_call(ctx, loader=loader, settings=settings)
 
             timeline = Timeline()
             observer = _Observer(call, timeline)
@@ -301,10 +303,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _run(args: argparse.Namespace) -> CallResult:
+async def _run(args: argparse.Namespace, settings: Settings) -> CallResult:
     metadata = job_metadata(args)
     caller = [await load_wav(args.input)] if args.input else await say(args.say)
-    loader = get_loader()
+    loader = ProviderLoader(settings.loader, environ=settings.provider_env)
     try:
         result = await simulate_call(
             job_metadata=metadata,
@@ -313,6 +315,7 @@ async def _run(args: argparse.Namespace) -> CallResult:
             loader=loader,
             wait_for_agent=not args.no_wait,
             timeout=args.timeout,
+            settings=settings,
         )
     finally:
         await loader.aclose()
@@ -333,13 +336,16 @@ def demo_persona_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {"AGENT_GREETING": DEMO_GREETING, "AGENT_FAQ_FILE": str(faq)}
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], settings: Settings) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
-    if demo := demo_persona_env(os.environ):
-        os.environ.update(demo)  # this process is the simulated call's worker
+    setup_logging(args.verbose or settings.tools.simulate_verbose)
+    demo = {} if settings.loader.backend_url else demo_persona_env(settings.provider_env)
+    if demo:
+        # this process is the simulated call's worker: its environment config is the demo's
+        env = {**settings.provider_env, **demo}
+        settings = settings.model_copy(update={"provider_env": env})
     try:
-        result = asyncio.run(_run(args))
+        result = asyncio.run(_run(args, settings))
     except ProviderError as e:
         print(f"simulate: {e}", file=sys.stderr)
         return 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -14,11 +13,12 @@ from livekit.agents import Agent, AgentSession, AutoSubscribe, JobContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from agent.log import logger
+from agent.settings import Settings, current
 from agent.worker import metrics
 from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
-from agent.worker.turns import TurnSettings
 from agent.worker.usage import CallRecord, get_usage, usage_lines
+from providers.catalogue.pricing import NO_OVERRIDES, PriceOverrides
 from providers.chains import routing as strategy
 from providers.chains.build import Chains, build_chains
 from providers.chains.health import get_health
@@ -37,6 +37,8 @@ class Call:
     call_id: str
     routing: strategy.Routing
     room: str | None = None
+    pricing: PriceOverrides = NO_OVERRIDES
+    """The worker's ``PRICING_JSON``, for this call's usage record."""
     started_at: float = field(default_factory=time.time)
     record: CallRecord | None = None
     """Set by ``finish``."""
@@ -68,7 +70,12 @@ class Call:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), SESSION_CLOSE_WAIT)
         org_id = self.org.organization_id
-        lines = usage_lines(self.session.usage.model_usage, self.chains.configs, org_id=org_id)
+        lines = usage_lines(
+            self.session.usage.model_usage,
+            self.chains.configs,
+            org_id=org_id,
+            overrides=self.pricing,
+        )
         self.record = CallRecord(
             call_id=self.call_id,
             organization_id=org_id,
@@ -97,14 +104,16 @@ SESSION_CLOSE_WAIT = 5.0
 """Seconds ``Call.finish`` waits for livekit to close the session before it counts."""
 
 
-async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None) -> Call:
-    ref = resolve_org(
-        ctx.job.metadata, ctx.job.room.metadata, os.environ.get("DEFAULT_ORGANIZATION_ID")
-    )
-    loader = loader or get_loader()
+async def prepare_call(
+    ctx: JobContext, *, loader: ProviderLoader | None = None, settings: Settings | None = None
+) -> Call:
+    """``settings``: the worker's (default: those installed at start-up)."""
+    settings = settings or current()
+    ref = resolve_org(ctx.job.metadata, ctx.job.room.metadata, settings.default_organization_id)
+    loader = loader or get_loader(settings.loader, settings.provider_env)
     loader.on_request = metrics.BACKEND_SECONDS.labels("providers").observe
     loaded = await loader.load(ref.organization_id, providers_version=ref.providers_version)
-    routing = strategy.Routing.of(loaded)
+    routing = strategy.Routing.of(loaded, settings.strategy)
     if routing.over_budget:
         metrics.BUDGET_EXCEEDED.labels(metrics.org_label(loaded.organization_id)).inc()
         logger.warning(
@@ -115,17 +124,24 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
                 "spent_usd": loaded.spent_usd,
             },
         )
-    org, dropped = strategy.apply(loaded, routing.strategy)
+    org, dropped = strategy.apply(loaded, routing.strategy, settings.pricing)
     for d in dropped:
         logger.info(
             "provider left out by the strategy",
             extra={"org": org.organization_id, "provider": d.config.label, "reason": d.reason},
         )
-    vad = ctx.proc.userdata.get("vad") or shared_vad()
+    turns = settings.turns
+    vad = ctx.proc.userdata.get("vad") or shared_vad(turns.vad_min_silence)
     health = get_health()
     metrics.install(health)
-    turns = TurnSettings.from_env()
-    chains = build_chains(org, vad=vad, health=health, join_pauses=turns.mid_sentence_pause)
+    chains = build_chains(
+        org,
+        vad=vad,
+        health=health,
+        failover=settings.failover,
+        early_decode=turns.early_decode,
+        join_pauses=turns.mid_sentence_pause,
+    )
     # this org's local models (usually loaded at prewarm already), off the event loop
     await asyncio.to_thread(load_models, org, chains.providers)
     session: AgentSession[None] = AgentSession(
@@ -161,6 +177,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
         call_id=ctx.job.id,
         routing=routing,
         room=ctx.job.room.name,
+        pricing=settings.pricing,
     )
 
 

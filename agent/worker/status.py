@@ -22,10 +22,11 @@ import httpx
 from aiohttp import web
 
 from agent.log import logger
+from agent.settings import DEFAULT_STATUS_PORT as DEFAULT_PORT
+from agent.settings import Settings
 from agent.worker.usage import get_usage
 from providers.chains.health import HealthRegistry, get_health
 
-DEFAULT_PORT = 8082
 STATUS_PATH = "/status"
 
 
@@ -35,14 +36,15 @@ def _iso(t: float) -> str | None:
     )
 
 
-def status(health: HealthRegistry | None = None) -> dict[str, Any]:
+def status(health: HealthRegistry | None = None, *, executor: str = "thread") -> dict[str, Any]:
+    """``executor``: the worker's ``JOB_EXECUTOR``."""
     health = health or get_health()
     usage = get_usage()
     spool = usage.spool
     return {
         "generatedAt": _iso(time.time()),
         "pid": os.getpid(),
-        "executor": os.environ.get("JOB_EXECUTOR", "thread"),
+        "executor": executor,
         "providers": [
             {
                 "kind": b.kind,
@@ -68,8 +70,8 @@ def status(health: HealthRegistry | None = None) -> dict[str, Any]:
 class StatusServer:
     """A small aiohttp server on the worker's event loop."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, *, executor: str = "thread") -> None:
+        self.host, self.port, self.executor = host, port, executor
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -77,7 +79,7 @@ class StatusServer:
 
         async def handle(_: web.Request) -> web.Response:
             # the spool's depth is a SQLite read: off the worker's event loop
-            return web.json_response(await asyncio.to_thread(status))
+            return web.json_response(await asyncio.to_thread(status, executor=self.executor))
 
         app.router.add_get(STATUS_PATH, handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -94,19 +96,6 @@ class StatusServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-
-def status_port(environ: Any = None) -> int | None:
-    """``STATUS_PORT``: a port, 0 for any free one, ``off`` for none."""
-    env = os.environ if environ is None else environ
-    raw = env.get("STATUS_PORT", "").strip().lower()
-    if raw in ("off", "none", "false"):
-        return None
-    if not raw:
-        return DEFAULT_PORT
-    if not raw.isdigit() or int(raw) > 65535:
-        raise SystemExit(f"STATUS_PORT={raw!r}: a port number, 0 for any free port, or off")
-    return int(raw)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -134,14 +123,14 @@ def _print_text(data: dict[str, Any]) -> None:
         print(f"{'':6}{p.get('key', '')}")
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], settings: Settings) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m agent status",
         description="Which providers a running worker considers healthy, and why not.",
     )
     parser.add_argument(
         "--url",
-        default=f"http://127.0.0.1:{os.environ.get('STATUS_PORT') or DEFAULT_PORT}",
+        default=f"http://127.0.0.1:{settings.worker.status_port or DEFAULT_PORT}",
         help="the worker's status server (default: http://127.0.0.1:$STATUS_PORT)",
     )
     parser.add_argument("--json", action="store_true", help="print the JSON as served")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from providers.config.settings import EnvReader, env_reader
 from providers.errors import ConfigError
 
 
@@ -117,11 +117,12 @@ class PriceOverrides:
     entries: Mapping[str, Price]
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PriceOverrides:
-        env = os.environ if environ is None else environ
-        raw = env.get("PRICING_JSON", "").strip()
-        if not raw:
-            return cls({})
+    def from_env(cls, environ: Mapping[str, str] | EnvReader) -> PriceOverrides:
+        with env_reader(environ) as env:
+            return env.value("PRICING_JSON", cls.parse, NO_OVERRIDES)
+
+    @classmethod
+    def parse(cls, raw: str) -> PriceOverrides:
         try:
             data = json.loads(raw)
         except ValueError:
@@ -134,3 +135,7 @@ class PriceOverrides:
         return self.entries.get(f"{kind}/{provider}/{model}") or self.entries.get(
             f"{kind}/{provider}"
         )
+
+
+NO_OVERRIDES = PriceOverrides({})
+"""The registry's prices as they are (no ``PRICING_JSON``)."""

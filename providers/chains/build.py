@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -34,7 +33,6 @@ from providers.chains.stt.early_decode import (
 )
 from providers.chains.stt.guard import GuardedSTT, Handover
 from providers.chains.tts.chain import ChainMember, ChainTTS
-from providers.config.settings import env_float
 from providers.config.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 from providers.errors import (
     ConfigError,
@@ -167,16 +165,14 @@ def build_chains(
     vad: vad.VAD | None,
     health: HealthRegistry | None = None,
     failover: FailoverSettings | None = None,
-    early_decode: float | None = None,
+    early_decode: float = DEFAULT_EARLY_DECODE,
     join_pauses: float = DEFAULT_JOIN_PAUSES,
 ) -> Chains:
     """The three chains of one call. ``vad`` drives non-streaming STTs, which start
     decoding after ``early_decode`` seconds of silence (``STT_EARLY_DECODE``; 0: at the
     VAD's end of speech, as livekit's ``StreamAdapter`` does)."""
     health = health or get_health()
-    failover = failover or FailoverSettings.from_env()
-    if early_decode is None:
-        early_decode = env_float(os.environ, "STT_EARLY_DECODE", DEFAULT_EARLY_DECODE)
+    failover = failover or FailoverSettings()
     skipped: list[str] = []
     stts = _build_kind(org, ProviderKind.STT, health, skipped)
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)

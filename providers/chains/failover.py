@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,9 +19,9 @@ from typing import Any
 from livekit.agents import APIConnectOptions, llm, stt
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
-from providers.chains.health import HealthKeys, HealthRegistry, describe_error
+from providers.chains.health import DEFAULT_COOLDOWN, HealthKeys, HealthRegistry, describe_error
 from providers.chains.stt.guard import DEFAULT_REPLAY
-from providers.config.settings import env_float
+from providers.config.settings import EnvReader, env_reader
 from providers.config.types import ProviderConfig, ProviderKind
 from providers.log import logger
 
@@ -36,18 +35,24 @@ _BUDGET_VARS = {
 
 @dataclass(frozen=True)
 class FailoverSettings:
-    budgets: Mapping[ProviderKind, float]
+    budgets: Mapping[ProviderKind, float] = field(
+        default_factory=lambda: dict.fromkeys(_BUDGET_VARS, DEFAULT_BUDGET)
+    )
     stt_replay: float = DEFAULT_REPLAY
     """``STT_REPLAY_SECONDS``: how much of what the caller said to a failed STT the next one
     hears (0: none). See ``providers.chains.stt.guard``."""
+    cooldown: float = DEFAULT_COOLDOWN
+    """``PROVIDER_COOLDOWN``: seconds a failed provider is skipped by every call of the
+    worker before one call probes it (``providers.chains.health``)."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FailoverSettings:
-        env = os.environ if environ is None else environ
-        return cls(
-            {k: env_float(env, var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()},
-            stt_replay=env_float(env, "STT_REPLAY_SECONDS", DEFAULT_REPLAY),
-        )
+    def from_env(cls, environ: Mapping[str, str] | EnvReader) -> FailoverSettings:
+        with env_reader(environ) as env:
+            return cls(
+                {k: env.number(var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()},
+                stt_replay=env.number("STT_REPLAY_SECONDS", DEFAULT_REPLAY),
+                cooldown=env.number("PROVIDER_COOLDOWN", DEFAULT_COOLDOWN),
+            )
 
     def budget(self, config: ProviderConfig) -> float:
         """The provider's own ``firstResultTimeout`` (validated at load), else the kind's."""

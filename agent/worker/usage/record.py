@@ -20,7 +20,7 @@ from livekit.agents.metrics import (
 )
 
 from agent.log import logger
-from providers.catalogue.pricing import PriceOverrides, Unit, cost
+from providers.catalogue.pricing import NO_OVERRIDES, PriceOverrides, Unit, cost
 from providers.chains.failover import Failover
 from providers.chains.routing import price_of
 from providers.config.types import ProviderConfig
@@ -123,8 +123,9 @@ def usage_lines(
     overrides: PriceOverrides | None = None,
 ) -> list[UsageLine]:
     """Price livekit's per-(provider, model) usage. ``configs`` maps (kind, the plugin's
-    provider string) to the config that built it, whose org pricing applies."""
-    overrides = overrides or PriceOverrides.from_env()
+    provider string) to the config that built it, whose org pricing applies; ``overrides``
+    are the worker's ``PRICING_JSON``."""
+    overrides = overrides or NO_OVERRIDES
     lines: list[UsageLine] = []
     for usage in model_usage:
         kind_units = units_of(usage)

@@ -18,7 +18,6 @@ from agent.tools.simulate import DEMO_GREETING, demo_persona_env, simulate_call
 from providers.config.env import env_persona
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
-from tests.support.net import free_port
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.cartesia import CartesiaStandin
 from tests.standins.deepgram import DeepgramStandin
@@ -27,6 +26,8 @@ from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
 from tests.support import REPO as ROOT
 from tests.support.audio import read_stereo, rms, transcribe, word_error_rate, words
+from tests.support.env import start_up
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +58,7 @@ async def test_simulated_call_answers_from_the_faq(
 ) -> None:
     for name, value in local_env(tmp_path).items():
         monkeypatch.setenv(name, value)
+    start_up()
     output = tmp_path / "call.wav"
     loader = ProviderLoader(LoaderSettings())
     try:
@@ -316,6 +318,7 @@ async def test_an_interrupted_reply_shows_what_was_played(
     )
     for name, value in {**local_env(tmp_path), "AGENT_FAQ_FILE": str(faq)}.items():
         monkeypatch.setenv(name, value)
+    start_up()
     loader = ProviderLoader(LoaderSettings())
     try:
         caller = await asyncio.wait_for(say([QUESTION, "Where is your office located?"]), TIMEOUT)

@@ -23,13 +23,14 @@ from agent.tools.simulate import simulate_call
 from agent.worker.call import Call
 from agent.worker.usage import CallRecord, UsageSender, UsageSettings, get_usage, usage_lines
 from agent.worker.usage.spool import SpoolFull, UsageSpool
-from providers.catalogue.pricing import Unit
+from providers.catalogue.pricing import PriceOverrides, Unit
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
 from providers.config.types import ProviderConfig, ProviderKind
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin
 from tests.support import REPO as ROOT
+from tests.support.env import start_up
 from tests.support.usage_writer import CONFIGS, model_usage
 
 TIMEOUT = 120
@@ -71,13 +72,18 @@ def sender(tmp_path: Path, backend: BackendServer, **settings: Any) -> UsageSend
 # --- pricing what livekit counted ----------------------------------------------------
 
 
-def test_usage_lines_price_the_provider_that_served(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PRICING_JSON", json.dumps({"tts/piper": {"characters": 0.001}}))
+def test_usage_lines_price_the_provider_that_served() -> None:
+    overrides = PriceOverrides.from_env(
+        {"PRICING_JSON": json.dumps({"tts/piper": {"characters": 0.001}})}
+    )
     configs = dict(CONFIGS)
     configs[("stt", "Deepgram")] = ProviderConfig(
         provider="deepgram", kind=ProviderKind.STT, pricing={Unit.AUDIO_SECONDS: 0.01}
     )
-    lines = {line.kind: line for line in usage_lines(model_usage(0), configs, org_id="acme")}  # type: ignore[arg-type]
+    lines = {
+        line.kind: line
+        for line in usage_lines(model_usage(0), configs, org_id="acme", overrides=overrides)  # type: ignore[arg-type]
+    }
     assert lines["stt"].provider == "deepgram"  # the registry name, not the plugin's
     assert lines["stt"].cost_usd == pytest.approx(10.0 * 0.01)  # the org's own price
     assert lines["tts"].cost_usd == pytest.approx(120 * 0.001)  # PRICING_JSON beats "free"
@@ -135,6 +141,7 @@ async def test_simulated_call_record_matches_livekit_and_a_stalled_backend_never
         monkeypatch.setenv("AICO_BACKEND_URL", backend.url)
         monkeypatch.setenv("AICO_INTERNAL_API_KEY", BACKEND_KEY)
         monkeypatch.setenv("PRICING_JSON", json.dumps({"stt/whisper": {"audioSeconds": 0.001}}))
+        start_up()  # the worker's start-up, with these
         backend.usage_gate = asyncio.Event()  # the backend takes the post and sits on it
         usage = get_usage()
         usage.start()  # the worker's background sender
