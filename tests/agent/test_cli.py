@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from typing import Any
 
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin
+from tests.support.env import clean_environ
 
 PLANTED = "sk-test-CLI-PLANTED-0987654321"
 
 
 async def run_agent(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    full_env.update(env)
+    full_env = {**clean_environ(), **env}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from providers.config.types import ProviderConfig, ProviderKind
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin
 from tests.support import REPO as ROOT
-from tests.support.env import start_up
+from tests.support.env import clean_environ, start_up
 from tests.support.usage_writer import CONFIGS, model_usage
 
 TIMEOUT = 120
@@ -279,7 +278,7 @@ async def test_twenty_calls_through_an_outage_and_a_restart_arrive_exactly_once(
     async with BackendServer(expected_key=BACKEND_KEY) as backend:
         backend.usage.status = 503
         env = {
-            **os.environ,
+            **clean_environ(),
             "AICO_BACKEND_URL": backend.url,
             "AICO_INTERNAL_API_KEY": BACKEND_KEY,
             "USAGE_SPOOL_DIR": str(tmp_path / "spool"),
