@@ -16,9 +16,14 @@ import os
 import runpy
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.livekit_server import LIVEKIT_HINT, livekit_reachable
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 WORKER_APP = Path(__file__).resolve().parent / "worker" / "app.py"
 """The module whose ``server`` livekit's CLI (and the LiveKit CLI, ``lk``) runs."""
@@ -49,39 +54,45 @@ CONSOLE_NOTE = (
 )
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
+    """``environ``: what the settings are read from (default: this process's environment,
+    read here, once, for every command)."""
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else ""
-    if os.environ.get("LIVEKIT_API_SECRET", "secret") == "secret":
-        # livekit-server --dev's well-known secret is short on purpose; say nothing about it
-        warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
     if command in ("", "-h", "--help", "help"):
         print(USAGE)
         raise SystemExit(0 if command else 2)
+    from agent.settings import install, load
+
+    settings = load(environ)  # exits 2 after one line per bad variable
+    install(settings)
+    if settings.livekit.dev_secret:
+        # livekit-server --dev's well-known secret is short on purpose; say nothing about it
+        warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
     if command == "providers":
         from agent.tools.providers_cmd import main as providers_main
 
-        raise SystemExit(providers_main(args[1:]))
+        raise SystemExit(providers_main(args[1:], settings))
     if command == "simulate":
         from agent.tools.simulate import main as simulate_main
 
-        raise SystemExit(simulate_main(args[1:]))
+        raise SystemExit(simulate_main(args[1:], settings))
     if command == "call":
         from agent.tools.room_call import main as call_main
 
-        raise SystemExit(call_main(args[1:]))
+        raise SystemExit(call_main(args[1:], settings))
     if command == "status":
         from agent.worker.status import main as status_main
 
-        raise SystemExit(status_main(args[1:]))
+        raise SystemExit(status_main(args[1:], settings))
     if command == "usage":
         from agent.tools.usage_cmd import main as usage_main
 
         raise SystemExit(usage_main(args[1:]))
     if command in ("start", "dev"):
-        run_livekit(worker_argv(command, args[1:]))
+        run_livekit(worker_argv(command, args[1:], settings))
     if command == "connect":
-        raise SystemExit(connect(args[1:]))
+        raise SystemExit(connect(args[1:], settings))
     if command == "console":
         console(args[1:])
     if command == "download-files":
@@ -90,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     raise SystemExit(2)
 
 
-def _worker_parser(command: str) -> argparse.ArgumentParser:
+def _worker_parser(command: str, settings: Settings) -> argparse.ArgumentParser:
     dev = command == "dev"
     p = argparse.ArgumentParser(
         prog=f"python -m agent {command}",
@@ -109,7 +120,7 @@ def _worker_parser(command: str) -> argparse.ArgumentParser:
         "--log-level",
         type=str.upper,
         choices=LOG_LEVELS,
-        default=os.environ.get("LIVEKIT_LOG_LEVEL", "DEBUG" if dev else "INFO").upper(),
+        default=(settings.livekit.log_level or ("DEBUG" if dev else "INFO")).upper(),
         help="default: $LIVEKIT_LOG_LEVEL, else %(default)s",
     )
     if dev:
@@ -125,20 +136,25 @@ def _worker_parser(command: str) -> argparse.ArgumentParser:
     return p
 
 
-def worker_argv(command: str, args: list[str]) -> list[str]:
+def worker_argv(command: str, args: list[str], settings: Settings) -> list[str]:
     """``python -m agent start|dev`` as the ``python -m livekit.agents`` command line that
-    runs the worker; exits with a hint when no LiveKit server answers."""
-    opts = _worker_parser(command).parse_args(args)
-    _require_livekit(opts.url)
+    runs the worker; exits with a hint when no LiveKit server answers. ``--drain-timeout``
+    overrides the installed settings' ``DRAIN_TIMEOUT``."""
+    from agent.settings import install
+
+    opts = _worker_parser(command, settings).parse_args(args)
+    _require_livekit(opts.url, settings)
     argv = ["start", str(WORKER_APP), "--log-level", opts.log_level]
     if command == "dev":
-        # what livekit's own `dev` set: livekit's development defaults (utils.is_dev_mode)
+        # what livekit's own `dev` set: livekit's own variable for its development defaults
+        # (utils.is_dev_mode), written for livekit to read
         os.environ["LIVEKIT_DEV_MODE"] = "1"
         argv.append("--dev")
     else:
         argv += ["--log-format", opts.log_format]
         if opts.drain_timeout is not None:
-            os.environ["DRAIN_TIMEOUT"] = str(opts.drain_timeout)
+            worker = settings.worker.model_copy(update={"drain_timeout": opts.drain_timeout})
+            install(settings.model_copy(update={"worker": worker}))
     for flag, value in (
         ("--url", opts.url),
         ("--api-key", opts.api_key),
@@ -156,7 +172,7 @@ def run_livekit(argv: list[str]) -> None:
     raise SystemExit(0)
 
 
-def connect(args: list[str]) -> int:
+def connect(args: list[str], settings: Settings) -> int:
     """Join one room (created if missing) as the agent, without a dispatch: the worker runs
     unregistered and takes that one job."""
     p = argparse.ArgumentParser(
@@ -169,7 +185,7 @@ def connect(args: list[str]) -> int:
     p.add_argument("--api-secret", help="its API secret (default: $LIVEKIT_API_SECRET)")
     p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="DEBUG")
     opts = p.parse_args(args)
-    url = _require_livekit(opts.url)
+    url = _require_livekit(opts.url, settings)
 
     import asyncio
     import logging
@@ -186,8 +202,9 @@ def connect(args: list[str]) -> int:
 
     from agent.worker.app import server
 
-    key = opts.api_key or os.environ.get("LIVEKIT_API_KEY", "")
-    secret = opts.api_secret or os.environ.get("LIVEKIT_API_SECRET", "")
+    secret_setting = settings.livekit.api_secret
+    key = opts.api_key or settings.livekit.api_key or ""
+    secret = opts.api_secret or (secret_setting.get_secret_value() if secret_setting else "")
     server.update_options(ws_url=url, api_key=key, api_secret=secret)
     identity = opts.participant_identity or utils.shortuuid("agent-")
 
@@ -227,10 +244,10 @@ def console(args: list[str]) -> None:
     raise SystemExit(0)
 
 
-def _require_livekit(url: str | None) -> str:
+def _require_livekit(url: str | None, settings: Settings) -> str:
     """The LiveKit server's URL (``url``, else ``$LIVEKIT_URL``); exits with how to start
     one when nothing answers there."""
-    url = url or os.environ.get("LIVEKIT_URL", "")
+    url = url or settings.livekit.url or ""
     if not url or not livekit_reachable(url):
         print(LIVEKIT_HINT.format(url=url or "(LIVEKIT_URL is not set)"), file=sys.stderr)
         raise SystemExit(1)

@@ -72,6 +72,8 @@ def first_clause_apart(text: str) -> list[str]:
 
 def default_voice_path() -> pathlib.Path:
     """``PIPER_VOICE`` (an ``.onnx`` path) if set, else the bundled en_US-joe-medium voice."""
+    # the plugin's own variable (the machine's default voice), read as livekit's plugins read
+    # theirs; in environment mode the registry passes it as an option already
     env = os.environ.get("PIPER_VOICE")
     if env:
         return pathlib.Path(env)

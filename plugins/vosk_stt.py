@@ -66,6 +66,8 @@ def find_model_path(model_path: str | None = None) -> pathlib.Path:
     Order: ``model_path``, then ``$VOSK_MODEL_PATH``, then the first ``models/vosk-model*``
     directory under the current working directory (where ``make models`` puts it).
     """
+    # the plugin's own variable (the machine's default model), read as livekit's plugins read
+    # theirs; in environment mode the registry passes it as an option already
     explicit = model_path or os.environ.get(MODEL_PATH_ENV)
     if explicit:
         candidate = pathlib.Path(explicit).expanduser()

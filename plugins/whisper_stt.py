@@ -38,6 +38,8 @@ _models_lock = threading.Lock()
 
 def default_model() -> str:
     """``WHISPER_MODEL`` (a size name or a path) if set, else the bundled tiny.en."""
+    # the plugin's own variable (the machine's default model), read as livekit's plugins read
+    # theirs; in environment mode the registry passes it as an option already
     env = os.environ.get("WHISPER_MODEL")
     if env:
         return env
@@ -112,7 +114,7 @@ class STT(stt.STT[Literal["metrics_collected", "error"]]):
 
     @property
     def model(self) -> str:
-        name = self._opts.model or os.environ.get("WHISPER_MODEL")
+        name = self._opts.model or os.environ.get("WHISPER_MODEL")  # the plugin's own variable
         if name:
             return os.path.basename(os.path.normpath(name))
 

@@ -8,6 +8,7 @@ from providers.compat import (
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
     TOPIC_TRANSCRIPTION,
 )
+from providers.env_vars import EnvReader, SettingsError, env_reader
 from providers.errors import (
     BackendError,
     ConfigError,
@@ -23,8 +24,11 @@ __all__ = [
     "TOPIC_TRANSCRIPTION",
     "BackendError",
     "ConfigError",
+    "EnvReader",
     "MissingSecretError",
     "OrgNotFoundError",
     "ProviderError",
     "ProviderUnavailableError",
+    "SettingsError",
+    "env_reader",
 ]

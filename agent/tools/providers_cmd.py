@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from typing import Any
 
 from agent.log import MASK, SECRET_LIKE, setup_logging
+from agent.settings import Settings
 from agent.worker.org import check_org_id
 from providers import ProviderError
 from providers.catalogue import OFFLINE_LLM, ProbeResult, offline_last, probe_all
@@ -114,13 +114,13 @@ def _check_line(entry: dict[str, Any]) -> str:
     )
 
 
-async def _run(args: argparse.Namespace) -> int:
-    loader = ProviderLoader()
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    loader = ProviderLoader(settings.loader, environ=settings.provider_env)
     health = HealthRegistry()  # this process's breakers: what the probes just found
     try:
         loaded = await loader.load(args.org, providers_version=None)
-        routing = Routing.of(loaded)
-        arranged, dropped = apply_strategy(loaded, routing.strategy)
+        routing = Routing.of(loaded, settings.strategy)
+        arranged, dropped = apply_strategy(loaded, routing.strategy, settings.pricing)
         org = _with_offline(arranged)
         results = await probe_all(org, health) if args.check else None
     except ProviderError as e:
@@ -139,11 +139,11 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], settings: Settings) -> int:
     parser = argparse.ArgumentParser(prog="python -m agent providers", description=__doc__)
     parser.add_argument(
         "--org",
-        default=os.environ.get("DEFAULT_ORGANIZATION_ID"),
+        default=settings.default_organization_id,
         help="organization id (default: DEFAULT_ORGANIZATION_ID; none = environment config)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -159,4 +159,4 @@ def main(argv: list[str]) -> int:
             print(f"providers: {e}", file=sys.stderr)
             return 2
     setup_logging()
-    return asyncio.run(_run(args))
+    return asyncio.run(_run(args, settings))

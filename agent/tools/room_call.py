@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import uuid
 from collections.abc import Awaitable
@@ -29,6 +28,7 @@ from livekit import api, rtc
 
 from agent.livekit_server import livekit_reachable
 from agent.log import logger, setup_logging
+from agent.settings import LIVEKIT_DEV_SECRET, Settings
 from agent.tools.audio_files import (
     FRAME_SECONDS,
     SAMPLE_RATE,
@@ -85,13 +85,15 @@ class CallOptions:
     timeout: float = CALL_TIMEOUT
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> CallOptions:
-        env = os.environ
+    def of(cls, settings: Settings, **overrides: Any) -> CallOptions:
+        """The LiveKit server and agent name of ``settings`` (``livekit-server --dev``'s
+        without them), then ``overrides`` that are not None."""
+        secret = settings.livekit.api_secret
         base: dict[str, Any] = {
-            "url": env.get("LIVEKIT_URL", "ws://localhost:7880"),
-            "api_key": env.get("LIVEKIT_API_KEY", "devkey"),
-            "api_secret": env.get("LIVEKIT_API_SECRET", "secret"),
-            "agent_name": env.get("AGENT_NAME", ""),
+            "url": settings.livekit.url or "ws://localhost:7880",
+            "api_key": settings.livekit.api_key or "devkey",
+            "api_secret": secret.get_secret_value() if secret else LIVEKIT_DEV_SECRET,
+            "agent_name": settings.worker.agent_name,
         }
         return cls(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
 
@@ -434,8 +436,9 @@ def _attributes(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-async def _run(args: argparse.Namespace) -> CallResult:
-    options = CallOptions.from_env(
+async def _run(args: argparse.Namespace, settings: Settings) -> CallResult:
+    options = CallOptions.of(
+        settings,
         url=args.url,
         agent_name=args.agent_name,
         room=args.room,
@@ -451,11 +454,11 @@ async def _run(args: argparse.Namespace) -> CallResult:
     return await place_call(options, caller)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], settings: Settings) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
-        result = asyncio.run(_run(args))
+        result = asyncio.run(_run(args, settings))
     except CallFailed as e:
         print(f"call: {e}", file=sys.stderr)
         return 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.resources
-import os
 import sys
 import time
 import uuid
@@ -28,6 +27,7 @@ from livekit.agents.utils import http_context
 from livekit.agents.voice import TranscriptSynchronizer
 
 from agent.log import logger, setup_logging
+from agent.settings import Settings
 from agent.tools.audio_files import (
     SAMPLE_RATE,
     CallerTurn,
@@ -49,7 +49,7 @@ from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import Call, prepare_call
 from agent.worker.usage import get_usage
 from providers import ProviderError
-from providers.config import ProviderKind, ProviderLoader, get_loader
+from providers.config import ProviderKind, ProviderLoader
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -128,14 +128,16 @@ async def simulate_call(
     timeout: float = DEFAULT_TIMEOUT,
     turn_timeout: float = TURN_TIMEOUT,
     barge_in: float | None = None,
+    settings: Settings | None = None,
 ) -> CallResult:
     """Run one call through ``prepare_call``/``Call.start`` with file-based audio I/O.
 
     ``caller_audio`` holds one frame per caller turn (any rate). With ``wait_for_agent``
     the caller speaks again only once the agent answered (bounded by ``turn_timeout``),
     else after ``SILENCE_GAP`` seconds. With ``barge_in`` the caller speaks again that many
-    seconds after the agent started answering, cutting it short. Raises ``ProviderError``
-    for a config error.
+    seconds after the agent started answering, cutting it short. ``settings``: the
+    worker's (default: those installed at start-up). Raises ``ProviderError`` for a config
+    error.
     """
     # A job gets a shared aiohttp session from livekit's job runner (``http_session()``,
     # used by the Deepgram, ElevenLabs and Cartesia plugins); livekit's fake job does not
@@ -143,7 +145,7 @@ async def simulate_call(
     # call id is its own: it is the usage record's idempotency key.
     async with http_context.open():
         with fake_job_context(job_metadata=job_metadata, job_id=f"sim-{uuid.uuid4()}") as ctx:
-            call = await prepare_call(ctx, loader=loader)
+            call = await prepare_call(ctx, loader=loader, settings=settings)
 
             observer = _Observer(call, Timeline())
             audio_in = paced_caller(
@@ -244,10 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _run(args: argparse.Namespace) -> CallResult:
+async def _run(args: argparse.Namespace, settings: Settings) -> CallResult:
     metadata = job_metadata(args)
     caller = await load_caller_audio(args.input, args.say)
-    loader = get_loader()
+    loader = ProviderLoader(settings.loader, environ=settings.provider_env)
     try:
         result = await simulate_call(
             job_metadata=metadata,
@@ -256,6 +258,7 @@ async def _run(args: argparse.Namespace) -> CallResult:
             loader=loader,
             wait_for_agent=not args.no_wait,
             timeout=args.timeout,
+            settings=settings,
         )
     finally:
         await loader.aclose()
@@ -276,13 +279,16 @@ def demo_persona_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {"AGENT_GREETING": DEMO_GREETING, "AGENT_FAQ_FILE": str(faq)}
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], settings: Settings) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.verbose or bool(os.environ.get("SIMULATE_VERBOSE")))
-    if demo := demo_persona_env(os.environ):
-        os.environ.update(demo)  # this process is the simulated call's worker
+    setup_logging(args.verbose or settings.tools.simulate_verbose)
+    demo = {} if settings.loader.backend_url else demo_persona_env(settings.provider_env)
+    if demo:
+        # this process is the simulated call's worker: its environment config is the demo's
+        env = {**settings.provider_env, **demo}
+        settings = settings.model_copy(update={"provider_env": env})
     try:
-        result = asyncio.run(_run(args))
+        result = asyncio.run(_run(args, settings))
     except (ProviderError, OSError, ValueError) as e:
         print(f"simulate: {e}", file=sys.stderr)
         return 2

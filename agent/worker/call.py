@@ -4,7 +4,6 @@ a room job, a fake job in tests, and ``python -m agent simulate``."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -13,12 +12,13 @@ from livekit.agents import Agent, AgentSession, AutoSubscribe, JobContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from agent.log import logger
+from agent.settings import Settings, current
 from agent.worker import metrics
 from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
-from agent.worker.turns import TurnSettings
 from agent.worker.usage import CallRecord, get_usage, usage_lines
 from providers import ProviderError
+from providers.catalogue import NO_OVERRIDES, PriceOverrides
 from providers.chains import Chains, Routing, apply_strategy, build_chains, get_health
 from providers.config import OrgProviders, ProviderLoader, get_loader
 
@@ -33,6 +33,8 @@ class Call:
     call_id: str
     routing: Routing
     room: str | None = None
+    pricing: PriceOverrides = NO_OVERRIDES
+    """The worker's ``PRICING_JSON``, for this call's usage record."""
     started_at: float = field(default_factory=time.time)
     record: CallRecord | None = None
     """Set by ``finish``."""
@@ -59,7 +61,12 @@ class Call:
             del _CALLS[self.call_id]
         report = ctx.make_session_report(self.session)
         org_id = self.org.organization_id
-        lines = usage_lines(report.model_usage or [], self.chains.configs, org_id=org_id)
+        lines = usage_lines(
+            report.model_usage or [],
+            self.chains.configs,
+            org_id=org_id,
+            overrides=self.pricing,
+        )
         self.record = CallRecord(
             call_id=self.call_id,
             organization_id=org_id,
@@ -89,14 +96,16 @@ _CALLS: dict[str, Call] = {}
 ``on_session_end`` (``session_ended``), which gets the job only, finds the job's call."""
 
 
-async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None) -> Call:
-    ref = resolve_org(
-        ctx.job.metadata, ctx.job.room.metadata, os.environ.get("DEFAULT_ORGANIZATION_ID")
-    )
-    loader = loader or get_loader()
+async def prepare_call(
+    ctx: JobContext, *, loader: ProviderLoader | None = None, settings: Settings | None = None
+) -> Call:
+    """``settings``: the worker's (default: those installed at start-up)."""
+    settings = settings or current()
+    ref = resolve_org(ctx.job.metadata, ctx.job.room.metadata, settings.default_organization_id)
+    loader = loader or get_loader(settings.loader, settings.provider_env)
     loader.on_request = metrics.BACKEND_SECONDS.labels("providers").observe
     loaded = await loader.load(ref.organization_id, providers_version=ref.providers_version)
-    routing = Routing.of(loaded)
+    routing = Routing.of(loaded, settings.strategy)
     if routing.over_budget:
         metrics.BUDGET_EXCEEDED.labels(metrics.org_label(loaded.organization_id)).inc()
         logger.warning(
@@ -107,20 +116,22 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
                 "spent_usd": loaded.spent_usd,
             },
         )
-    org, dropped = apply_strategy(loaded, routing.strategy)
+    org, dropped = apply_strategy(loaded, routing.strategy, settings.pricing)
     for d in dropped:
         logger.info(
             "provider left out by the strategy",
             extra={"org": org.organization_id, "provider": d.config.label, "reason": d.reason},
         )
-    vad = ctx.proc.userdata.get("vad") or shared_vad()
+    turns = settings.turns
+    vad = ctx.proc.userdata.get("vad") or shared_vad(turns.vad_min_silence)
     health = get_health()
     metrics.install(health)
-    turns = TurnSettings.from_env()
     chains = build_chains(
         org,
         vad=vad,
         health=health,
+        failover=settings.failover,
+        early_decode=turns.early_decode,
         join_pauses=turns.mid_sentence_pause,
         on_failover=[metrics.count_failover],
     )
@@ -160,6 +171,7 @@ async def prepare_call(ctx: JobContext, *, loader: ProviderLoader | None = None)
         call_id=ctx.job.id,
         routing=routing,
         room=ctx.job.room.name,
+        pricing=settings.pricing,
     )
     _CALLS[call.call_id] = call
     return call

@@ -9,14 +9,15 @@ their id and later ones are counted as ``other``.
 
 from __future__ import annotations
 
-import os
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from providers import EnvReader, env_reader
 from providers.chains import BreakerState, Failover, HealthKeys, HealthRegistry, describe_error
-from providers.config import env_bool, env_float
 
 CALLS = Counter("voice_agent_calls", "Calls configured", ["org", "config_source"])
 REFUSED = Counter(
@@ -74,6 +75,23 @@ OTHER = "other"
 ALL = "all"
 
 
+@dataclass(frozen=True)
+class MetricsSettings:
+    org_label: bool = True
+    """``METRICS_ORG_LABEL``: per-org series keep the org's id (False: every org is ``all``)."""
+    max_orgs: int = 100
+    """``METRICS_MAX_ORGS``: orgs after this many are labelled ``other``."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | EnvReader) -> MetricsSettings:
+        d = cls()
+        with env_reader(environ) as env:
+            return cls(
+                org_label=env.flag("METRICS_ORG_LABEL", d.org_label),
+                max_orgs=env.integer("METRICS_MAX_ORGS", d.max_orgs),
+            )
+
+
 class OrgLabels:
     """Bounded org label values (see the module docstring)."""
 
@@ -83,12 +101,10 @@ class OrgLabels:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_env(cls) -> OrgLabels:
-        return cls(
-            enabled=env_bool(os.environ, "METRICS_ORG_LABEL", True),
-            limit=int(env_float(os.environ, "METRICS_MAX_ORGS", 100)),
-        )
+    def configure(self, settings: MetricsSettings) -> None:
+        """The start-up settings (``org_label`` is made at import, before they are read)."""
+        with self._lock:
+            self.enabled, self.limit = settings.org_label, settings.max_orgs
 
     def __call__(self, org_id: str | None) -> str:
         if not self.enabled:
@@ -103,7 +119,7 @@ class OrgLabels:
         return OTHER
 
 
-org_label = OrgLabels.from_env()
+org_label = OrgLabels(enabled=MetricsSettings.org_label, limit=MetricsSettings.max_orgs)
 
 
 def count_failover(event: Failover, org_id: str | None) -> None:

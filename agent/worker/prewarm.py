@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from agent.log import logger
+from agent.settings import Settings, install
 from agent.worker.turns import TurnSettings
 from providers import ProviderError
 from providers.catalogue import get_spec
@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
 
 @functools.cache
-def shared_vad() -> vad.VAD:
-    """One Silero VAD per process; each session opens its own stream on it."""
+def shared_vad(min_silence: float = TurnSettings.vad_min_silence) -> vad.VAD:
+    """One Silero VAD per process (per ``VAD_MIN_SILENCE``, which start-up fixes); each
+    session opens its own stream on it."""
     from livekit.plugins import silero
 
-    return silero.VAD.load(min_silence_duration=TurnSettings.from_env().vad_min_silence)
+    return silero.VAD.load(min_silence_duration=min_silence)
 
 
 def load_models(
@@ -60,19 +61,22 @@ def load_models(
     return loaded
 
 
-def load_local_models() -> list[str]:
+def load_local_models(settings: Settings) -> list[str]:
     """Load the models the environment config names: the worker's default stack, ahead of
     the first call. No chain is built here, so a model that cannot load (Vosk without
     ``make models``) is only noted: the warning comes from the call whose chain really
     holds that provider, and a worker whose calls never use it does not warn at all."""
     try:
-        org = env_providers(os.environ.get("DEFAULT_ORGANIZATION_ID"))
+        org = env_providers(settings.default_organization_id, settings.provider_env)
     except ProviderError as e:
         logger.error("cannot read the environment provider config", extra={"reason": str(e)})
         return []
     return load_models(org, failure_level=logging.INFO)
 
 
-def prewarm(proc: JobProcess) -> None:
-    proc.userdata["vad"] = shared_vad()
-    proc.userdata["local_models"] = load_local_models()
+def prewarm(proc: JobProcess, *, settings: Settings) -> None:
+    """livekit's ``setup_fnc`` (with ``settings`` bound): runs in each job process before
+    its call, so a process of its own (``JOB_EXECUTOR=process``) installs them here."""
+    install(settings)
+    proc.userdata["vad"] = shared_vad(settings.turns.vad_min_silence)
+    proc.userdata["local_models"] = load_local_models(settings)

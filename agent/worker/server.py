@@ -9,47 +9,36 @@ the cost of loading models and rediscovering provider health per call.
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
 import tempfile
 from typing import Any
 
 from livekit.agents import AgentServer, JobExecutorType
 
 from agent.log import logger
+from agent.settings import Settings
 from agent.worker.call import entrypoint, session_ended
 from agent.worker.prewarm import prewarm
-from agent.worker.status import StatusServer, status_port
-from agent.worker.turns import TurnSettings
+from agent.worker.status import StatusServer
 from agent.worker.usage import get_usage
 from providers.catalogue import import_plugins
-from providers.config import env_float
 
 
-def _executor_type() -> JobExecutorType:
-    raw = os.environ.get("JOB_EXECUTOR", "thread").strip().lower()
-    try:
-        return JobExecutorType(raw)
-    except ValueError:
-        raise SystemExit(f"JOB_EXECUTOR={raw!r}: use 'thread' or 'process'") from None
-
-
-def build_server() -> AgentServer:
+def build_server(settings: Settings) -> AgentServer:
+    """``settings``: validated at start-up (``agent.settings.load``); a job process gets
+    them through its prewarm."""
     import_plugins()  # on the main thread: livekit refuses to register plugins on a job thread
-    env = os.environ
-    try:
-        TurnSettings.from_env(env)  # a bad setting stops the worker now, not every call
-    except ValueError as e:
-        raise SystemExit(str(e)) from None
+    worker = settings.worker
     options: dict[str, Any] = {}
-    if env.get("AGENT_HTTP_PORT", "").strip():
-        options["port"] = int(env_float(env, "AGENT_HTTP_PORT", 0))
-    executor = _executor_type()
-    if env.get("PROMETHEUS_PORT", "").strip():
-        options["prometheus_port"] = int(env_float(env, "PROMETHEUS_PORT", 0))
-        if executor is JobExecutorType.PROCESS and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+    if worker.http_port is not None:
+        options["port"] = worker.http_port
+    executor = JobExecutorType(worker.job_executor)
+    if worker.prometheus_port is not None:
+        options["prometheus_port"] = worker.prometheus_port
+        if executor is JobExecutorType.PROCESS and not worker.prometheus_multiproc_dir:
             # each call is a process: their metrics meet in files livekit's server reads
             options["prometheus_multiproc_dir"] = tempfile.mkdtemp(prefix="voice-agent-prom-")
-    if max_calls := int(env_float(env, "MAX_CONCURRENT_CALLS", 0)):
+    if max_calls := worker.max_concurrent_calls:
         # Full at exactly max_calls: livekit reports the worker full (and turns jobs away)
         # once load reaches the threshold. Before a job shows up as active, livekit counts
         # each accepted one as threshold / num_idle_processes; with one idle runner per
@@ -57,23 +46,21 @@ def build_server() -> AgentServer:
         options["load_threshold"] = (max_calls - 0.5) / max_calls
         options["num_idle_processes"] = max_calls
     server = AgentServer(
-        setup_fnc=prewarm,
+        setup_fnc=functools.partial(prewarm, settings=settings),  # pickled to job processes
         job_executor_type=executor,
-        initialize_process_timeout=env_float(env, "PREWARM_TIMEOUT", 60.0),
-        drain_timeout=int(env_float(env, "DRAIN_TIMEOUT", 1800)),
+        initialize_process_timeout=worker.prewarm_timeout,
+        drain_timeout=worker.drain_timeout,
         **options,
     )
     if max_calls:
         server.load_fnc = lambda s: min(1.0, len(s.active_jobs) / max_calls)
     # every job is accepted (livekit's default on_request): a call whose org cannot be
     # served is refused inside the room, where the caller is told why (call.refuse_call)
-    server.rtc_session(
-        entrypoint, agent_name=env.get("AGENT_NAME", ""), on_session_end=session_ended
-    )
+    server.rtc_session(entrypoint, agent_name=worker.agent_name, on_session_end=session_ended)
     # usage records spooled by this worker (or before its restart) go out from here
     get_usage().start()
-    if (port := status_port(env)) is not None:
-        status_server = StatusServer(env.get("STATUS_HOST", "0.0.0.0"), port)
+    if (port := worker.status_port) is not None:
+        status_server = StatusServer(worker.status_host, port, executor=worker.job_executor)
         tasks: set[asyncio.Task[None]] = set()
 
         async def start_status() -> None:

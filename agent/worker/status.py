@@ -23,10 +23,11 @@ from aiohttp import web
 from livekit.agents import utils
 
 from agent.log import logger
+from agent.settings import DEFAULT_STATUS_PORT as DEFAULT_PORT
+from agent.settings import Settings
 from agent.worker.usage import get_usage
 from providers.chains import HealthRegistry, get_health
 
-DEFAULT_PORT = 8082
 STATUS_PATH = "/status"
 
 
@@ -36,14 +37,15 @@ def _iso(t: float) -> str | None:
     )
 
 
-def status(health: HealthRegistry | None = None) -> dict[str, Any]:
+def status(health: HealthRegistry | None = None, *, executor: str = "thread") -> dict[str, Any]:
+    """``executor``: the worker's ``JOB_EXECUTOR``."""
     health = health or get_health()
     usage = get_usage()
     spool = usage.spool
     return {
         "generatedAt": _iso(time.time()),
         "pid": os.getpid(),
-        "executor": os.environ.get("JOB_EXECUTOR", "thread"),
+        "executor": executor,
         "providers": [
             {
                 "kind": b.kind,
@@ -70,9 +72,14 @@ class StatusServer(utils.http_server.HttpServer):
     """livekit's small aiohttp server (the one its health port runs on) with our route, on
     the worker's event loop."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, executor: str = "thread") -> None:
         super().__init__(host, port)
-        self.app.router.add_get(STATUS_PATH, _handle_status)
+        self.executor = executor
+        self.app.router.add_get(STATUS_PATH, self._handle_status)
+
+    async def _handle_status(self, _: web.Request) -> web.Response:
+        # the spool's depth is a SQLite read: off the worker's event loop
+        return web.json_response(await asyncio.to_thread(status, executor=self.executor))
 
     async def start(self) -> None:
         await super().start()
@@ -80,24 +87,6 @@ class StatusServer(utils.http_server.HttpServer):
             "status server listening",
             extra={"url": f"http://{self.host}:{self.port}{STATUS_PATH}", "port": self.port},
         )
-
-
-async def _handle_status(_: web.Request) -> web.Response:
-    # the spool's depth is a SQLite read: off the worker's event loop
-    return web.json_response(await asyncio.to_thread(status))
-
-
-def status_port(environ: Any = None) -> int | None:
-    """``STATUS_PORT``: a port, 0 for any free one, ``off`` for none."""
-    env = os.environ if environ is None else environ
-    raw = env.get("STATUS_PORT", "").strip().lower()
-    if raw in ("off", "none", "false"):
-        return None
-    if not raw:
-        return DEFAULT_PORT
-    if not raw.isdigit() or int(raw) > 65535:
-        raise SystemExit(f"STATUS_PORT={raw!r}: a port number, 0 for any free port, or off")
-    return int(raw)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -125,14 +114,14 @@ def _print_text(data: dict[str, Any]) -> None:
         print(f"{'':6}{p.get('key', '')}")
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], settings: Settings) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m agent status",
         description="Which providers a running worker considers healthy, and why not.",
     )
     parser.add_argument(
         "--url",
-        default=f"http://127.0.0.1:{os.environ.get('STATUS_PORT') or DEFAULT_PORT}",
+        default=f"http://127.0.0.1:{settings.worker.status_port or DEFAULT_PORT}",
         help="the worker's status server (default: http://127.0.0.1:$STATUS_PORT)",
     )
     parser.add_argument("--json", action="store_true", help="print the JSON as served")

@@ -2,7 +2,8 @@
 
 Between the caller's last word and the agent's first, three waits can add up:
 - Silero's silence (``VAD_MIN_SILENCE``) before speech counts as ended (a non-streaming
-  STT such as Whisper starts decoding earlier, see ``providers/early_stt.py``);
+  STT such as Whisper starts decoding earlier, after ``STT_EARLY_DECODE``, see
+  ``providers/chains/stt/early_decode.py``);
 - livekit's endpointing delay (``ENDPOINTING_MIN_DELAY``) before the turn is committed;
 - when livekit's end-of-turn model judges the sentence unfinished, up to
   ``ENDPOINTING_MAX_DELAY`` for the caller to go on.
@@ -21,15 +22,14 @@ first tries the network on every call. Ours defaults to the local audio model
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from livekit.agents import TurnHandlingOptions
 
-from providers.chains import DEFAULT_JOIN_PAUSES
-from providers.config import env_float
+from providers import EnvReader, env_reader
+from providers.chains import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES
 
 TurnDetectorChoice = Literal["local", "cloud", "vad", "auto"]
 InterruptionChoice = Literal["vad", "adaptive", "auto"]
@@ -58,19 +58,24 @@ class TurnSettings:
     """Start the reply before the turn is committed, on the STT's transcript: ``tts``
     (the LLM and the first audio), ``llm`` (livekit's default: the LLM only), ``off``."""
 
+    early_decode: float = DEFAULT_EARLY_DECODE
+    """Silence after which a non-streaming STT (Whisper) starts decoding, before the end
+    of speech (0: at the VAD's end of speech, as livekit's ``StreamAdapter`` does)."""
+
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TurnSettings:
-        env = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str] | EnvReader) -> TurnSettings:
         d = cls()
-        return cls(
-            vad_min_silence=env_float(env, "VAD_MIN_SILENCE", d.vad_min_silence),
-            mid_sentence_pause=env_float(env, "MID_SENTENCE_PAUSE", d.mid_sentence_pause),
-            endpointing_min_delay=env_float(env, "ENDPOINTING_MIN_DELAY", d.endpointing_min_delay),
-            endpointing_max_delay=env_float(env, "ENDPOINTING_MAX_DELAY", d.endpointing_max_delay),
-            turn_detector=_choice(env, "TURN_DETECTOR", _DETECTORS, d.turn_detector),
-            interruption=_choice(env, "INTERRUPTION_MODE", _INTERRUPTIONS, d.interruption),
-            preemptive=_choice(env, "PREEMPTIVE_GENERATION", _PREEMPTIVE, d.preemptive),
-        )
+        with env_reader(environ) as env:
+            return cls(
+                vad_min_silence=env.number("VAD_MIN_SILENCE", d.vad_min_silence),
+                mid_sentence_pause=env.number("MID_SENTENCE_PAUSE", d.mid_sentence_pause),
+                endpointing_min_delay=env.number("ENDPOINTING_MIN_DELAY", d.endpointing_min_delay),
+                endpointing_max_delay=env.number("ENDPOINTING_MAX_DELAY", d.endpointing_max_delay),
+                turn_detector=env.choice("TURN_DETECTOR", _DETECTORS, d.turn_detector),
+                interruption=env.choice("INTERRUPTION_MODE", _INTERRUPTIONS, d.interruption),
+                preemptive=env.choice("PREEMPTIVE_GENERATION", _PREEMPTIVE, d.preemptive),
+                early_decode=env.number("STT_EARLY_DECODE", d.early_decode),
+            )
 
     def turn_handling(self, *, pause_floor: float = 0.0) -> TurnHandlingOptions:
         """livekit's options. ``pause_floor``: the shortest wait before a turn is committed,
@@ -107,12 +112,3 @@ class TurnSettings:
             "interruption": self.interruption,
             "preemptive": self.preemptive,
         }
-
-
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[Any, ...], default: Any) -> Any:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in allowed:
-        raise ValueError(f"{name}={raw!r}: use one of {', '.join(allowed)}")
-    return raw

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from providers.catalogue.pricing import (
+    NO_OVERRIDES,
     TYPICAL_TURN,
     Price,
     PriceOverrides,
@@ -23,6 +24,7 @@ from providers.catalogue.pricing import (
 from providers.catalogue.registry import (
     ENV_HINTS,
     OFFLINE_LLM,
+    REGISTRY,
     get_spec,
     import_plugins,
     is_known,
@@ -37,7 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_HINTS",
+    "NO_OVERRIDES",
     "OFFLINE_LLM",
+    "REGISTRY",
     "TYPICAL_TURN",
     "BuildRequest",
     "HttpCheck",

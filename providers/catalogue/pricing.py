@@ -10,10 +10,10 @@ cost 0); a deployment overrides them with ``PRICING_JSON`` and an organization w
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from providers.env_vars import EnvReader, env_reader
 from providers.errors import ConfigError
 from providers.types import Unit as Unit  # prices are per unit; re-exported here
 
@@ -98,11 +98,12 @@ class PriceOverrides:
     entries: Mapping[str, Price]
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PriceOverrides:
-        env = os.environ if environ is None else environ
-        raw = env.get("PRICING_JSON", "").strip()
-        if not raw:
-            return cls({})
+    def from_env(cls, environ: Mapping[str, str] | EnvReader) -> PriceOverrides:
+        with env_reader(environ) as env:
+            return env.value("PRICING_JSON", cls.parse, NO_OVERRIDES)
+
+    @classmethod
+    def parse(cls, raw: str) -> PriceOverrides:
         try:
             data = json.loads(raw)
         except ValueError:
@@ -115,3 +116,7 @@ class PriceOverrides:
         return self.entries.get(f"{kind}/{provider}/{model}") or self.entries.get(
             f"{kind}/{provider}"
         )
+
+
+NO_OVERRIDES = PriceOverrides({})
+"""The registry's prices as they are (no ``PRICING_JSON``)."""

@@ -12,10 +12,18 @@ from providers.chains.health import (
     HealthKeys,
     HealthListener,
     HealthRegistry,
+    configure_health,
     describe_error,
     get_health,
 )
-from providers.chains.routing import Dropped, Routing, apply_strategy, is_local, price_of
+from providers.chains.routing import (
+    Dropped,
+    Routing,
+    apply_strategy,
+    env_strategy,
+    is_local,
+    price_of,
+)
 from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES
 
 __all__ = [
@@ -36,7 +44,9 @@ __all__ = [
     "apply_strategy",
     "build_chains",
     "build_provider",
+    "configure_health",
     "describe_error",
+    "env_strategy",
     "get_health",
     "is_local",
     "price_of",

@@ -9,11 +9,11 @@ much of what the caller said to a failed STT the next one hears.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from providers.config.settings import env_float
+from providers.chains.health import DEFAULT_COOLDOWN
+from providers.env_vars import EnvReader, env_reader
 from providers.types import ProviderConfig, ProviderKind
 
 DEFAULT_BUDGET = 2.0
@@ -28,18 +28,24 @@ DEFAULT_REPLAY = 5.0
 
 @dataclass(frozen=True)
 class FailoverSettings:
-    budgets: Mapping[ProviderKind, float]
+    budgets: Mapping[ProviderKind, float] = field(
+        default_factory=lambda: dict.fromkeys(_BUDGET_VARS, DEFAULT_BUDGET)
+    )
     stt_replay: float = DEFAULT_REPLAY
     """``STT_REPLAY_SECONDS``: how much of what the caller said to a failed STT the next one
     hears (0: none). See ``providers.chains.stt.guard``."""
+    cooldown: float = DEFAULT_COOLDOWN
+    """``PROVIDER_COOLDOWN``: seconds a failed provider is skipped by every call of the
+    worker before one call probes it (``providers.chains.health``)."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FailoverSettings:
-        env = os.environ if environ is None else environ
-        return cls(
-            {k: env_float(env, var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()},
-            stt_replay=env_float(env, "STT_REPLAY_SECONDS", DEFAULT_REPLAY),
-        )
+    def from_env(cls, environ: Mapping[str, str] | EnvReader) -> FailoverSettings:
+        with env_reader(environ) as env:
+            return cls(
+                {k: env.number(var, DEFAULT_BUDGET) for k, var in _BUDGET_VARS.items()},
+                stt_replay=env.number("STT_REPLAY_SECONDS", DEFAULT_REPLAY),
+                cooldown=env.number("PROVIDER_COOLDOWN", DEFAULT_COOLDOWN),
+            )
 
     def budget(self, config: ProviderConfig) -> float:
         """The provider's own ``firstResultTimeout`` (validated at load), else the kind's."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,6 @@ from providers.chains.stt import build_stt_chain
 from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES
 from providers.chains.tts import build_tts_chain
 from providers.compat import SessionConnectOptions
-from providers.config.settings import env_float
 from providers.errors import (
     ConfigError,
     MissingSecretError,
@@ -180,7 +178,7 @@ def build_chains(
     vad: vad.VAD | None,
     health: HealthRegistry | None = None,
     failover: FailoverSettings | None = None,
-    early_decode: float | None = None,
+    early_decode: float = DEFAULT_EARLY_DECODE,
     join_pauses: float = DEFAULT_JOIN_PAUSES,
     on_failover: Iterable[FailoverListener] = (),
 ) -> Chains:
@@ -189,9 +187,7 @@ def build_chains(
     VAD's end of speech, as livekit's ``StreamAdapter`` does). ``on_failover``: told every
     switch of this call (metrics)."""
     health = health or get_health()
-    failover = failover or FailoverSettings.from_env()
-    if early_decode is None:
-        early_decode = env_float(os.environ, "STT_EARLY_DECODE", DEFAULT_EARLY_DECODE)
+    failover = failover or FailoverSettings()
     skipped: list[str] = []
     stts = _build_kind(org, ProviderKind.STT, health, skipped)
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +23,6 @@ from typing import TypeVar
 
 from livekit.agents import APIStatusError
 
-from providers.config.settings import env_float
 from providers.types import ProviderConfig
 
 T = TypeVar("T")
@@ -256,14 +254,22 @@ def describe_error(error: BaseException) -> str:
 
 _registry: HealthRegistry | None = None
 _registry_lock = threading.Lock()
+_cooldown = DEFAULT_COOLDOWN
 
 
 def get_health() -> HealthRegistry:
-    """The worker's registry (``PROVIDER_COOLDOWN`` seconds before a probe, default 30)."""
+    """The worker's registry, shared by every call of this process."""
     global _registry
     with _registry_lock:
         if _registry is None:
-            _registry = HealthRegistry(
-                cooldown=env_float(os.environ, "PROVIDER_COOLDOWN", DEFAULT_COOLDOWN)
-            )
+            _registry = HealthRegistry(cooldown=_cooldown)
         return _registry
+
+
+def configure_health(*, cooldown: float) -> None:
+    """The worker registry's cool-down (``PROVIDER_COOLDOWN``), set once at start-up."""
+    global _cooldown
+    with _registry_lock:
+        _cooldown = cooldown
+        if _registry is not None:
+            _registry._cooldown = cooldown

@@ -12,24 +12,28 @@ An organization's ``budgetUsd`` forces ``cost`` once its month's spend reaches i
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from providers.catalogue import TYPICAL_TURN, Price, PriceOverrides, cost, get_spec, lookup
+from providers.catalogue import (
+    NO_OVERRIDES,
+    TYPICAL_TURN,
+    Price,
+    PriceOverrides,
+    cost,
+    get_spec,
+    lookup,
+)
+from providers.env_vars import EnvReader, env_reader
 from providers.errors import ConfigError, who
 from providers.types import OrgProviders, ProviderConfig, ProviderKind, Strategy
 
 
-def env_strategy(environ: Mapping[str, str] | None = None) -> Strategy:
-    env = os.environ if environ is None else environ
-    raw = env.get("PROVIDER_STRATEGY", "").strip().lower() or Strategy.PRIORITY.value
-    try:
-        return Strategy(raw)
-    except ValueError:
-        known = ", ".join(s.value for s in Strategy)
-        raise ConfigError(f"PROVIDER_STRATEGY={raw!r}: use one of {known}") from None
+def env_strategy(environ: Mapping[str, str] | EnvReader) -> Strategy:
+    """``PROVIDER_STRATEGY``: the routing of orgs whose config names none."""
+    with env_reader(environ) as env:
+        return env.choice("PROVIDER_STRATEGY", tuple(Strategy), Strategy.PRIORITY)
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,9 @@ class Routing:
     """The org's ``budgetUsd`` is spent: ``cost`` replaced its own strategy."""
 
     @classmethod
-    def of(cls, org: OrgProviders, environ: Mapping[str, str] | None = None) -> Routing:
-        strategy = org.strategy or env_strategy(environ)
+    def of(cls, org: OrgProviders, default: Strategy = Strategy.PRIORITY) -> Routing:
+        """``default``: the worker's ``PROVIDER_STRATEGY``, for an org that names none."""
+        strategy = org.strategy or default
         spent, budget = org.spent_usd, org.budget_usd
         if (
             budget is not None
@@ -61,10 +66,11 @@ class Dropped:
 
 
 def price_of(config: ProviderConfig, model: str, overrides: PriceOverrides | None = None) -> Price:
-    """The org's own price for this entry, else ``PRICING_JSON``, else the registry's."""
+    """The org's own price for this entry, else ``overrides`` (the worker's ``PRICING_JSON``),
+    else the registry's."""
     if config.pricing is not None:
         return config.pricing
-    overrides = overrides or PriceOverrides.from_env()
+    overrides = overrides or NO_OVERRIDES
     if (found := overrides.find(config.kind.value, config.provider, model)) is not None:
         return found
     spec = get_spec(config.provider, config.kind)
@@ -111,7 +117,7 @@ def apply_strategy(
     Raises ``ConfigError`` when ``local-only`` leaves a kind with no provider."""
     if strategy is Strategy.PRIORITY:
         return org, []
-    overrides = overrides or PriceOverrides.from_env()
+    overrides = overrides or NO_OVERRIDES
     chains: dict[str, tuple[ProviderConfig, ...]] = {}
     dropped: list[Dropped] = []
     for kind in ProviderKind:

@@ -4,8 +4,10 @@ answers and falls back to the environment (``loader``), with its settings (``set
 The types they produce are ``providers.types``, re-exported here."""
 
 from providers.config.env import env_persona, env_providers
+from providers.config.env import variables as env_variables
 from providers.config.loader import ProviderLoader, get_loader
-from providers.config.settings import LoaderSettings, env_bool, env_float
+from providers.config.settings import LoaderSettings
+from providers.env_vars import env_bool, env_float
 from providers.types import (
     AgentPersona,
     ConfigSource,
@@ -32,5 +34,6 @@ __all__ = [
     "env_float",
     "env_persona",
     "env_providers",
+    "env_variables",
     "get_loader",
 ]

@@ -3,7 +3,8 @@ resort of hybrid mode when the backend cannot answer.
 
 ``STT_PROVIDER`` names the primary, ``STT_FALLBACK`` the rest in order (same for TTS and
 LLM). Which variables feed which provider option or secret is declared in the registry;
-this module only reads them.
+this module only reads them, from the mapping it is given: the worker passes the copy its
+start-up took (``agent.settings``); without one, this process's environment.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
-from providers.catalogue import ENV_HINTS, get_spec, names, provider_config
+from providers.catalogue import ENV_HINTS, REGISTRY, get_spec, names, provider_config
 from providers.config.backend import describe
 from providers.errors import ConfigError
 from providers.log import logger
@@ -34,6 +35,19 @@ DEFAULT_CHAINS: Mapping[ProviderKind, tuple[str, ...]] = {
     ProviderKind.TTS: ("piper",),
 }
 """The local stack: runs a whole call with no key and no network."""
+
+_PERSONA = ("AGENT_INSTRUCTIONS", "AGENT_GREETING", "AGENT_FAQ_FILE", "AGENT_FALLBACK_REPLY")
+
+
+def variables() -> set[str]:
+    """Every variable this module reads: the chains, the persona, each provider's options
+    and keys as the registry declares them, and the retired shared names it warns about."""
+    found = {f"{k.value.upper()}_{part}" for k in ProviderKind for part in ("PROVIDER", "FALLBACK")}
+    found |= {"LLM_BASE_URL", *_PERSONA, *ENV_HINTS}
+    for spec in REGISTRY.values():
+        found |= set(spec.env_options.values())
+        found |= {var for secret in spec.secrets for var in secret.env}
+    return found
 
 
 def env_chain(kind: ProviderKind, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -58,12 +58,14 @@ class _Failure:
 class ProviderLoader:
     def __init__(
         self,
-        settings: LoaderSettings | None = None,
+        settings: LoaderSettings,
         *,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._settings = settings or LoaderSettings.from_env(environ)
+        """``environ``: where the environment config comes from (the worker passes its
+        start-up copy; None reads the process environment at each use)."""
+        self._settings = settings
         self._environ = environ
         self._clock = clock
         self._cache: dict[str, _Entry] = {}
@@ -340,10 +342,11 @@ _default: ProviderLoader | None = None
 _default_lock = threading.Lock()
 
 
-def get_loader() -> ProviderLoader:
-    """The process-wide loader (settings read from the environment on first use)."""
+def get_loader(settings: LoaderSettings, environ: Mapping[str, str]) -> ProviderLoader:
+    """The process-wide loader, made on first use from the worker's start-up settings (every
+    call passes the same ones; the first call's make it)."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = ProviderLoader()
+            _default = ProviderLoader(settings, environ=environ)
         return _default

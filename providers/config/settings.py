@@ -1,15 +1,14 @@
 """Loader settings: small value objects with module-level defaults (as httpx's _config.py),
-read once from the environment."""
+read once from the environment at start-up (through ``providers.env_vars``)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from providers.errors import ConfigError
+from providers.env_vars import EnvReader, env_reader
 
 DEFAULT_CACHE_TTL = 300.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
@@ -40,42 +39,15 @@ class LoaderSettings:
         return self.backend_url.rstrip("/") + PROVIDERS_PATH if self.backend_url else None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> LoaderSettings:
-        env = os.environ if environ is None else environ
-        key = env.get("AICO_INTERNAL_API_KEY")
-        return cls(
-            backend_url=env.get("AICO_BACKEND_URL") or None,
-            internal_api_key=SecretStr(key) if key else None,
-            env_fallback=env_bool(env, "PROVIDER_ENV_FALLBACK", True),
-            cache_ttl=env_float(env, "PROVIDER_CACHE_TTL", DEFAULT_CACHE_TTL),
-            connect_timeout=env_float(env, "PROVIDER_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
-            timeout=env_float(env, "PROVIDER_TIMEOUT", DEFAULT_TIMEOUT),
-            max_body_bytes=int(env_float(env, "PROVIDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
-            retry_after=env_float(env, "PROVIDER_BACKEND_RETRY_AFTER", DEFAULT_RETRY_AFTER),
-        )
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE | _FALSE:
-        return raw in _TRUE
-    raise ConfigError(f"{name}={raw!r} is not a boolean: use true or false")
-
-
-def env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise ConfigError(f"{name}={raw!r} must not be negative")
-    return value
+    def from_env(cls, environ: Mapping[str, str] | EnvReader) -> LoaderSettings:
+        with env_reader(environ) as env:
+            return cls(
+                backend_url=env.text("AICO_BACKEND_URL"),
+                internal_api_key=env.secret("AICO_INTERNAL_API_KEY"),
+                env_fallback=env.flag("PROVIDER_ENV_FALLBACK", True),
+                cache_ttl=env.number("PROVIDER_CACHE_TTL", DEFAULT_CACHE_TTL),
+                connect_timeout=env.number("PROVIDER_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
+                timeout=env.number("PROVIDER_TIMEOUT", DEFAULT_TIMEOUT),
+                max_body_bytes=env.integer("PROVIDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+                retry_after=env.number("PROVIDER_BACKEND_RETRY_AFTER", DEFAULT_RETRY_AFTER),
+            )

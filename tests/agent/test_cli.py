@@ -18,6 +18,7 @@ from unittest import mock
 import pytest
 
 from agent.cli import main
+from agent.settings import current
 from providers.catalogue.registry import import_plugins
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin
@@ -387,7 +388,7 @@ def test_start_and_dev_run_livekits_cli_on_the_worker_module(monkeypatch: Any) -
         "start", app, "--log-level", "WARN", "--log-format", "json",
         "--url", "ws://lk.test:7880", "--api-key", "k", "--api-secret", "s",
     ])  # fmt: skip
-    assert os.environ["DRAIN_TIMEOUT"] == "30"
+    assert current().worker.drain_timeout == 30  # the flag overrides DRAIN_TIMEOUT
 
     assert _run_in_process(monkeypatch, "dev") == (
         0, ["start", app, "--log-level", "DEBUG", "--dev"]

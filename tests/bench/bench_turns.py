@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -78,20 +79,24 @@ def outcomes(result: CallResult, corpus: tuple[Utterance, ...]) -> list[Outcome]
 
 
 async def _call(env: dict[str, str], voice: str, output: Path) -> list[Outcome]:
+    from agent.settings import Settings
     from agent.tools.simulate import simulate_call
-    from agent.worker.prewarm import shared_vad
     from providers.config.loader import ProviderLoader
-    from providers.config.settings import LoaderSettings
 
     frames = [await asyncio.to_thread(speak, u, voice) for u in CORPUS]
     # every mode's variables are set (ours: empty), so a shell's own cannot leak into one
     unset = dict.fromkeys(LIVEKIT_DEFAULTS, "")
     with env_overrides({**BASE_ENV, **unset, **env}):
-        shared_vad.cache_clear()  # one VAD per process: rebuilt with this VAD_MIN_SILENCE
-        loader = ProviderLoader(LoaderSettings())
+        settings = Settings.from_env(os.environ)  # a worker started with this environment
+        loader = ProviderLoader(settings.loader, environ=settings.provider_env)
         try:
             result = await simulate_call(
-                job_metadata="", caller_audio=frames, output=output, loader=loader, timeout=TIMEOUT
+                job_metadata="",
+                caller_audio=frames,
+                output=output,
+                loader=loader,
+                timeout=TIMEOUT,
+                settings=settings,
             )
         finally:
             await loader.aclose()

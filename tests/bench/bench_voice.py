@@ -23,12 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agent.settings import Settings
 from agent.tools.caller_audio import say
 from agent.tools.simulate import simulate_call
 from agent.tools.transcript import CallResult
-from agent.worker.prewarm import shared_vad
 from providers.config.loader import ProviderLoader
-from providers.config.settings import LoaderSettings
 
 TARGET_MEDIAN_S = 0.8  # SPEC §9: caller stops speaking → agent audio starts
 TARGET_P95_S = 1.2
@@ -101,7 +100,8 @@ def env_overrides(values: dict[str, str]) -> Iterator[None]:
 async def simulated(env: dict[str, str], sentences: list[str], output: Path) -> CallResult:
     """One simulated call of ``sentences`` with ``env`` as the worker's environment."""
     with env_overrides(env):
-        loader = ProviderLoader(LoaderSettings())
+        settings = Settings.from_env(os.environ)  # a worker started with this environment
+        loader = ProviderLoader(settings.loader, environ=settings.provider_env)
         try:
             return await simulate_call(
                 job_metadata="",
@@ -109,6 +109,7 @@ async def simulated(env: dict[str, str], sentences: list[str], output: Path) -> 
                 output=output,
                 loader=loader,
                 timeout=TIMEOUT,
+                settings=settings,
             )
         finally:
             await loader.aclose()
@@ -122,9 +123,6 @@ async def _call(workdir: Path, overrides: dict[str, str]) -> CallResult:
     # VAD_MIN_SILENCE and the like cannot leak into one mode only
     unset = dict.fromkeys(LIVEKIT_DEFAULTS, "")
     env = {**LOCAL_ENV, **unset, **overrides, "AGENT_FAQ_FILE": str(faq)}
-    # the process keeps one VAD, made with the VAD_MIN_SILENCE of its first call: a new
-    # one per mode, as a worker started with that mode's environment would have
-    shared_vad.cache_clear()
     return await simulated(env, sentences, workdir / "bench_voice.wav")
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.support.env import clean_environ
 from tests.support.net import HOST, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,23 +36,6 @@ API_SECRET = "secret"
 BACKEND_KEY = "e2e-internal-key"
 
 T = TypeVar("T")
-
-# what a developer's shell may carry that must not leak into a worker under test
-_PROVIDER_VARS = (
-    "STT_",
-    "LLM_",
-    "TTS_",
-    "AGENT_",
-    "AICO_",
-    "PROVIDER_",
-    "DEFAULT_ORGANIZATION_ID",
-    "LIVEKIT_",
-    "MAX_CONCURRENT_CALLS",
-    "JOB_EXECUTOR",
-    "VOSK_",
-    "PIPER_",
-    "WHISPER_",
-)
 
 
 def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> None:
@@ -171,9 +155,8 @@ class Worker:
     def __init__(self, server: LiveKitServer, log_dir: Path, name: str, **env: str) -> None:
         self.name = name
         self.log_path = log_dir / f"worker-{name}-{uuid.uuid4().hex[:6]}.log"
-        base = {k: v for k, v in os.environ.items() if not k.startswith(_PROVIDER_VARS)}
         self.env = {
-            **base,
+            **clean_environ(),  # nothing of a developer's shell or .env
             "LIVEKIT_URL": server.url,
             "LIVEKIT_API_KEY": API_KEY,
             "LIVEKIT_API_SECRET": API_SECRET,

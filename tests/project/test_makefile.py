@@ -8,7 +8,6 @@ settings; an empty line in ``.env`` does not blank a key exported in the shell.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO
+from tests.support.env import clean_environ
 
 SHOWN = (
     "STT_PROVIDER STT_FALLBACK LLM_PROVIDER LLM_FALLBACK TTS_PROVIDER TTS_FALLBACK "
@@ -55,9 +55,7 @@ def user_dotenv(repo: Path, **settings: str) -> None:
 
 
 def run_make(repo: Path, target: str, **shell: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "MAKE"))}
-    for name in (*SHOWN, *KEYS):
-        env.pop(name, None)
+    env = {k: v for k, v in clean_environ().items() if not k.startswith("MAKE")}
     env.update(shell)
     # -o install: the scratch copy has no venv to build; PY is the report script
     proc = subprocess.run(

@@ -11,6 +11,7 @@ import time
 
 from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
 
+from agent.settings import install, load
 from agent.worker.usage import CallRecord, get_usage, usage_lines
 from providers.catalogue import provider_config
 from providers.types import ProviderKind
@@ -33,11 +34,18 @@ def model_usage(i: int) -> list[object]:
 
 
 async def main(prefix: str, calls: int) -> None:
+    settings = load()  # a worker's start-up
+    install(settings)
     usage = get_usage()
     usage.start()
     for i in range(calls):
         now = time.time()
-        lines = usage_lines(model_usage(i), CONFIGS, org_id="acme")  # type: ignore[arg-type]
+        lines = usage_lines(
+            model_usage(i),
+            CONFIGS,  # type: ignore[arg-type]
+            org_id="acme",
+            overrides=settings.pricing,
+        )
         record = CallRecord(
             call_id=f"{prefix}-{i}",
             organization_id="acme",

@@ -1,13 +1,20 @@
 """Per-call usage records: built from livekit's accounting, priced, spooled, sent."""
 
 from agent.worker.usage.record import CallRecord, UsageLine, usage_lines
-from agent.worker.usage.shipper import UsageSender, UsageSettings, get_usage, reset_usage
+from agent.worker.usage.shipper import (
+    UsageSender,
+    UsageSettings,
+    configure_usage,
+    get_usage,
+    reset_usage,
+)
 
 __all__ = [
     "CallRecord",
     "UsageLine",
     "UsageSender",
     "UsageSettings",
+    "configure_usage",
     "get_usage",
     "reset_usage",
     "usage_lines",

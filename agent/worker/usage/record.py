@@ -20,7 +20,7 @@ from livekit.agents.metrics import (
 )
 
 from agent.log import logger
-from providers.catalogue import PriceOverrides, Unit, cost
+from providers.catalogue import NO_OVERRIDES, PriceOverrides, Unit, cost
 from providers.chains import Failover, price_of
 from providers.config import ProviderConfig
 
@@ -122,8 +122,9 @@ def usage_lines(
     overrides: PriceOverrides | None = None,
 ) -> list[UsageLine]:
     """Price livekit's per-(provider, model) usage. ``configs`` maps (kind, the plugin's
-    provider string) to the config that built it, whose org pricing applies."""
-    overrides = overrides or PriceOverrides.from_env()
+    provider string) to the config that built it, whose org pricing applies; ``overrides``
+    are the worker's ``PRICING_JSON``."""
+    overrides = overrides or NO_OVERRIDES
     lines: list[UsageLine] = []
     for usage in model_usage:
         kind_units = units_of(usage)

@@ -10,7 +10,6 @@ to the spool off the loop, and posts run on the sender's own thread.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import threading
 import time
@@ -26,8 +25,8 @@ from agent.log import logger
 from agent.worker import metrics
 from agent.worker.usage.record import CallRecord
 from agent.worker.usage.spool import DEFAULT_MAX_RECORDS, Pending, SpoolFull, UsageSpool, open_spool
+from providers import EnvReader, env_reader
 from providers.chains import describe_error
-from providers.config import env_float
 
 USAGE_PATH = "/api/usage/calls"
 DEFAULT_SPOOL_DIR = "usage-spool"
@@ -51,17 +50,16 @@ class UsageSettings:
         return self.backend_url.rstrip("/") + USAGE_PATH if self.backend_url else None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> UsageSettings:
-        env = os.environ if environ is None else environ
-        key = env.get("AICO_INTERNAL_API_KEY")
-        return cls(
-            backend_url=env.get("AICO_BACKEND_URL") or None,
-            api_key=SecretStr(key) if key else None,
-            spool_dir=Path(env.get("USAGE_SPOOL_DIR") or DEFAULT_SPOOL_DIR),
-            max_records=int(env_float(env, "USAGE_SPOOL_MAX_RECORDS", DEFAULT_MAX_RECORDS)),
-            post_timeout=env_float(env, "USAGE_POST_TIMEOUT", 5.0),
-            retry_max=env_float(env, "USAGE_RETRY_MAX", 300.0),
-        )
+    def from_env(cls, environ: Mapping[str, str] | EnvReader) -> UsageSettings:
+        with env_reader(environ) as env:
+            return cls(
+                backend_url=env.text("AICO_BACKEND_URL"),
+                api_key=env.secret("AICO_INTERNAL_API_KEY"),
+                spool_dir=Path(env.text("USAGE_SPOOL_DIR") or DEFAULT_SPOOL_DIR),
+                max_records=env.integer("USAGE_SPOOL_MAX_RECORDS", DEFAULT_MAX_RECORDS),
+                post_timeout=env.number("USAGE_POST_TIMEOUT", 5.0),
+                retry_max=env.number("USAGE_RETRY_MAX", 300.0),
+            )
 
 
 class UsageSender:
@@ -224,14 +222,26 @@ class UsageSender:
 
 _default: UsageSender | None = None
 _default_lock = threading.Lock()
+_settings = UsageSettings()
+
+
+def configure_usage(settings: UsageSettings) -> None:
+    """This process's usage settings, set at start-up; a sender made with others before is
+    stopped and forgotten (tests start up again between calls)."""
+    global _settings
+    with _default_lock:
+        if settings == _settings:
+            return
+        _settings = settings
+    reset_usage()
 
 
 def get_usage() -> UsageSender:
-    """This process's sender (settings from the environment on first use)."""
+    """This process's sender, made on first use from the start-up settings."""
     global _default
     with _default_lock:
         if _default is None:
-            settings = UsageSettings.from_env()
+            settings = _settings
             spool = (
                 open_spool(settings.spool_dir, settings.max_records)
                 if settings.url is not None
@@ -242,7 +252,7 @@ def get_usage() -> UsageSender:
 
 
 def reset_usage() -> None:
-    """Forget this process's sender (tests change the environment between calls)."""
+    """Stop and forget this process's sender (the next ``get_usage`` makes a fresh one)."""
     global _default
     with _default_lock:
         if _default is not None:

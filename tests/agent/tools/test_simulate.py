@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
 from tests.support import REPO as ROOT
 from tests.support.audio import read_stereo, rms, transcribe, word_error_rate, words
+from tests.support.env import clean_environ, start_up
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
@@ -58,6 +58,7 @@ async def test_simulated_call_answers_from_the_faq(
 ) -> None:
     for name, value in local_env(tmp_path).items():
         monkeypatch.setenv(name, value)
+    start_up()
     output = tmp_path / "call.wav"
     loader = ProviderLoader(LoaderSettings())
     try:
@@ -95,7 +96,7 @@ async def test_simulated_call_answers_from_the_faq(
 
 def test_json_output_shape(tmp_path: Path) -> None:
     output = tmp_path / "out" / "reply.wav"
-    env = {**os.environ, **local_env(tmp_path), "AGENT_GREETING": "Hello, how can I help?"}
+    env = {**clean_environ(), **local_env(tmp_path), "AGENT_GREETING": "Hello, how can I help?"}
     proc = subprocess.run(
         [
             sys.executable,
@@ -162,8 +163,7 @@ def test_the_transcript_labels_the_greeting_not_an_llm() -> None:
 def test_simulate_with_no_persona_answers_as_the_demo_clinic(tmp_path: Path) -> None:
     """A first ``python -m agent simulate`` with nothing configured: the demo clinic greets
     and answers from its FAQ (not the fallback line for every question), and says so."""
-    persona = ("AGENT_", "AICO_", "DEFAULT_ORGANIZATION_ID", "STT_", "LLM_", "TTS_")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(persona)}
+    clean = clean_environ()
     demo_faq = json.loads((ROOT / "agent/data/demo_faq.json").read_text())
     hours = next(e["answer"] for e in demo_faq if e["question"] == QUESTION)
     proc = subprocess.run(
@@ -199,7 +199,7 @@ def test_the_demo_persona_is_only_for_an_unconfigured_simulate() -> None:
 
 
 def test_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    env = {**os.environ, **local_env(tmp_path), "STT_PROVIDER": "nonesuch", "STT_FALLBACK": ""}
+    env = {**clean_environ(), **local_env(tmp_path), "STT_PROVIDER": "nonesuch", "STT_FALLBACK": ""}
     proc = subprocess.run(
         [sys.executable, "-m", "agent", "simulate", "--say", "hello", "--output", "x.wav"],
         cwd=tmp_path,
@@ -317,6 +317,7 @@ async def test_an_interrupted_reply_shows_what_was_played(
     )
     for name, value in {**local_env(tmp_path), "AGENT_FAQ_FILE": str(faq)}.items():
         monkeypatch.setenv(name, value)
+    start_up()
     loader = ProviderLoader(LoaderSettings())
     try:
         caller = await asyncio.wait_for(say([QUESTION, "Where is your office located?"]), TIMEOUT)

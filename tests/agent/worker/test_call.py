@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,13 +16,16 @@ from livekit.agents.voice.run_result import ChatMessageEvent
 from livekit.protocol import models
 from pydantic import SecretStr
 
+from agent.settings import Settings
 from agent.worker.call import prepare_call
 from agent.worker.prewarm import shared_vad
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
+from providers.errors import ConfigError
 from providers.types import ConfigSource, ProviderKind
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin, message_text
+from tests.support.env import start_up
 
 TIMEOUT = 30
 
@@ -188,6 +193,7 @@ async def test_backend_org_chain_answers_and_no_secret_is_logged(
 async def test_turn_taking_settings_reach_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENDPOINTING_MIN_DELAY", "0.45")
     monkeypatch.setenv("ENDPOINTING_MAX_DELAY", "2.25")
+    start_up()
     loader = ProviderLoader(LoaderSettings())
     with fake_job_context() as ctx:
         call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
@@ -197,12 +203,14 @@ async def test_turn_taking_settings_reach_the_session(monkeypatch: pytest.Monkey
 
 
 def test_vad_silence_setting_reaches_silero(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.worker.prewarm import prewarm
+
     monkeypatch.setenv("VAD_MIN_SILENCE", "0.42")
-    shared_vad.cache_clear()
-    try:
-        assert shared_vad()._opts.min_silence_duration == 0.42
-    finally:
-        shared_vad.cache_clear()
+    monkeypatch.setenv("STT_PROVIDER", "deepgram")  # no local model to load: the VAD only
+    monkeypatch.setenv("TTS_HOST", "127.0.0.1")
+    proc = SimpleNamespace(userdata={})
+    prewarm(proc, settings=Settings.from_env(os.environ))  # type: ignore[arg-type]
+    assert proc.userdata["vad"]._opts.min_silence_duration == 0.42
 
 
 async def test_turn_taking_is_silence_with_joined_pauses_unless_asked_otherwise(
@@ -225,6 +233,7 @@ async def test_turn_taking_is_silence_with_joined_pauses_unless_asked_otherwise(
         monkeypatch.setenv("TURN_DETECTOR", "local")
         monkeypatch.setenv("INTERRUPTION_MODE", "adaptive")
         monkeypatch.setenv("PREEMPTIVE_GENERATION", "llm")
+        start_up()
         with fake_job_context() as ctx:
             call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
         detector = call.session.turn_detection
@@ -238,14 +247,16 @@ async def test_turn_taking_is_silence_with_joined_pauses_unless_asked_otherwise(
         monkeypatch.setenv("STT_PROVIDER", "deepgram")
         monkeypatch.setenv("DEEPGRAM_API_KEY", "dg-test-key")
         monkeypatch.setenv("MID_SENTENCE_PAUSE", "0.6")
+        start_up()
         with fake_job_context() as ctx:
             call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
         assert not call.chains.joins_pauses
         assert call.session.options.turn_handling["endpointing"]["min_delay"] == 0.6
 
+        # a bad value stops the worker at start-up, before any call
         monkeypatch.setenv("TURN_DETECTOR", "smart")
-        with fake_job_context() as ctx, pytest.raises(ValueError, match="TURN_DETECTOR='smart'"):
-            await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
+        with pytest.raises(ConfigError, match="TURN_DETECTOR='smart'"):
+            start_up()
     finally:
         await loader.aclose()
 
@@ -266,7 +277,7 @@ def test_prewarm_does_not_warn_about_a_model_no_chain_is_built_with(
     monkeypatch.setenv("WHISPER_MODEL", str(tmp_path / "no-whisper-either"))
 
     with caplog.at_level(logging.INFO):
-        load_local_models()
+        load_local_models(Settings.from_env(os.environ))
     noted = [r for r in caplog.records if r.getMessage().startswith("local model not loaded")]
     assert {r.__dict__["provider"] for r in noted} >= {"'vosk' (stt)"}
     assert all(r.levelno == logging.INFO for r in noted)
@@ -297,7 +308,8 @@ async def test_livekits_on_session_end_spools_the_calls_usage(
     async with OpenAIStandin(reply="Nine to five.") as server:
         monkeypatch.setenv("LLM_BASE_URL", server.base_url)
         monkeypatch.setenv("LLM_MODEL", "llama3.1")
-        loader = ProviderLoader(LoaderSettings())
+        settings = start_up()
+        loader = ProviderLoader(LoaderSettings(), environ=settings.provider_env)
         with fake_job_context(job_id="job-usage") as ctx:
             call = await asyncio.wait_for(prepare_call(ctx, loader=loader), TIMEOUT)
             await call.session.start(agent=call.agent)
@@ -329,6 +341,6 @@ def test_the_server_hands_livekit_the_session_end_hook(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(AgentServer, "rtc_session", spy)
     monkeypatch.setenv("STATUS_PORT", "off")
-    build_server()
+    build_server(start_up())
     assert registered["args"] == (entrypoint,)
     assert registered["on_session_end"] is session_ended

@@ -6,7 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from agent.worker.status import DEFAULT_PORT, STATUS_PATH, StatusServer, status_port
+from agent.settings import DEFAULT_STATUS_PORT, SettingsError, WorkerOptions
+from agent.worker.status import STATUS_PATH, StatusServer
 from providers.chains.health import HealthKeys, get_health
 
 
@@ -33,9 +34,12 @@ async def test_status_is_served_as_json_on_its_route() -> None:
 
 
 def test_status_port_setting() -> None:
-    assert status_port({}) == DEFAULT_PORT
-    assert status_port({"STATUS_PORT": "0"}) == 0
-    assert status_port({"STATUS_PORT": " 9100 "}) == 9100
-    assert status_port({"STATUS_PORT": "off"}) is None
-    with pytest.raises(SystemExit, match="STATUS_PORT='70000'"):
-        status_port({"STATUS_PORT": "70000"})
+    def port(env: dict[str, str]) -> int | None:
+        return WorkerOptions.from_env(env).status_port
+
+    assert port({}) == DEFAULT_STATUS_PORT
+    assert port({"STATUS_PORT": "0"}) == 0
+    assert port({"STATUS_PORT": " 9100 "}) == 9100
+    assert port({"STATUS_PORT": "off"}) is None
+    with pytest.raises(SettingsError, match="STATUS_PORT='70000'"):
+        port({"STATUS_PORT": "70000"})

@@ -12,6 +12,7 @@ import pytest
 
 from tests.bench.bench_turns import BASE_ENV, outcomes
 from tests.support.corpus import HOURS, PARKING, PRICE, Utterance, faq_answers, speak
+from tests.support.env import start_up
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 180
@@ -33,6 +34,7 @@ async def test_pauses_do_not_split_turns_and_every_question_is_answered(
 
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
+    start_up()
     frames = [await asyncio.to_thread(speak, u, "piper") for u in CALL]
     loader = ProviderLoader(LoaderSettings())
     try:

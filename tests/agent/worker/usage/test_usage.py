@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,13 +23,14 @@ from agent.worker.call import Call
 from agent.worker.usage import CallRecord, UsageSender, UsageSettings, get_usage, usage_lines
 from agent.worker.usage.spool import SpoolFull, UsageSpool
 from providers.catalogue import provider_config
-from providers.catalogue.pricing import Unit
+from providers.catalogue.pricing import PriceOverrides, Unit
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
 from providers.types import ProviderKind
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin
 from tests.support import REPO as ROOT
+from tests.support.env import clean_environ, start_up
 from tests.support.usage_writer import CONFIGS, model_usage
 
 TIMEOUT = 120
@@ -72,13 +72,18 @@ def sender(tmp_path: Path, backend: BackendServer, **settings: Any) -> UsageSend
 # --- pricing what livekit counted ----------------------------------------------------
 
 
-def test_usage_lines_price_the_provider_that_served(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PRICING_JSON", json.dumps({"tts/piper": {"characters": 0.001}}))
+def test_usage_lines_price_the_provider_that_served() -> None:
+    overrides = PriceOverrides.from_env(
+        {"PRICING_JSON": json.dumps({"tts/piper": {"characters": 0.001}})}
+    )
     configs = dict(CONFIGS)
     configs[("stt", "Deepgram")] = provider_config(
         provider="deepgram", kind=ProviderKind.STT, pricing={Unit.AUDIO_SECONDS: 0.01}
     )
-    lines = {line.kind: line for line in usage_lines(model_usage(0), configs, org_id="acme")}  # type: ignore[arg-type]
+    lines = {
+        line.kind: line
+        for line in usage_lines(model_usage(0), configs, org_id="acme", overrides=overrides)  # type: ignore[arg-type]
+    }
     assert lines["stt"].provider == "deepgram"  # the registry name, not the plugin's
     assert lines["stt"].cost_usd == pytest.approx(10.0 * 0.01)  # the org's own price
     assert lines["tts"].cost_usd == pytest.approx(120 * 0.001)  # PRICING_JSON beats "free"
@@ -136,6 +141,7 @@ async def test_simulated_call_record_matches_livekit_and_a_stalled_backend_never
         monkeypatch.setenv("AICO_BACKEND_URL", backend.url)
         monkeypatch.setenv("AICO_INTERNAL_API_KEY", BACKEND_KEY)
         monkeypatch.setenv("PRICING_JSON", json.dumps({"stt/whisper": {"audioSeconds": 0.001}}))
+        start_up()  # the worker's start-up, with these
         backend.usage_gate = asyncio.Event()  # the backend takes the post and sits on it
         usage = get_usage()
         usage.start()  # the worker's background sender
@@ -273,7 +279,7 @@ async def test_twenty_calls_through_an_outage_and_a_restart_arrive_exactly_once(
     async with BackendServer(expected_key=BACKEND_KEY) as backend:
         backend.usage.status = 503
         env = {
-            **os.environ,
+            **clean_environ(),
             "AICO_BACKEND_URL": backend.url,
             "AICO_INTERNAL_API_KEY": BACKEND_KEY,
             "USAGE_SPOOL_DIR": str(tmp_path / "spool"),
