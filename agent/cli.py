@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from agent.livekit_server import LIVEKIT_HINT, livekit_reachable
 
 if TYPE_CHECKING:
-    from agent.settings import Settings
+    from agent.worker.settings import Settings
 
 WORKER_APP = Path(__file__).resolve().parent / "worker" / "app.py"
 """The module whose ``server`` livekit's CLI (and the LiveKit CLI, ``lk``) runs."""
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if command in ("", "-h", "--help", "help"):
         print(USAGE)
         raise SystemExit(0 if command else 2)
-    from agent.settings import install, load
+    from agent.worker.settings import install, load
 
     settings = load(environ)  # exits 2 after one line per bad variable
     install(settings)
@@ -140,7 +140,7 @@ def worker_argv(command: str, args: list[str], settings: Settings) -> list[str]:
     """``python -m agent start|dev`` as the ``python -m livekit.agents`` command line that
     runs the worker; exits with a hint when no LiveKit server answers. ``--drain-timeout``
     overrides the installed settings' ``DRAIN_TIMEOUT``."""
-    from agent.settings import install
+    from agent.worker.settings import install
 
     opts = _worker_parser(command, settings).parse_args(args)
     _require_livekit(opts.url, settings)

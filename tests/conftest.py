@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import Settings
+from agent.worker.settings import Settings
 from tests.support.env import is_product_variable, start_up
 
 

@@ -10,11 +10,19 @@ import sys
 from typing import Any
 
 from agent.log import MASK, SECRET_LIKE, setup_logging
-from agent.settings import Settings
 from agent.worker.org import check_org_id
+from agent.worker.settings import Settings
 from providers import ProviderError
-from providers.catalogue import OFFLINE_LLM, ProbeResult, offline_last, probe_all
-from providers.chains import Dropped, HealthKeys, HealthRegistry, Routing, apply_strategy
+from providers.catalogue import OFFLINE_LLM, offline_last
+from providers.chains import (
+    Dropped,
+    HealthKeys,
+    HealthRegistry,
+    ProbeResult,
+    Routing,
+    apply_strategy,
+    probe_all,
+)
 from providers.config import OrgProviders, ProviderConfig, ProviderKind, ProviderLoader, Strategy
 
 

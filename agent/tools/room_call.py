@@ -28,7 +28,6 @@ from livekit import api, rtc
 
 from agent.livekit_server import livekit_reachable
 from agent.log import logger, setup_logging
-from agent.settings import LIVEKIT_DEV_SECRET, Settings
 from agent.tools.audio_files import (
     FRAME_SECONDS,
     SAMPLE_RATE,
@@ -50,6 +49,7 @@ from agent.tools.conversation import (
 )
 from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import ATTRIBUTE_CALL_ERROR
+from agent.worker.settings import LIVEKIT_DEV_SECRET, Settings
 from providers import (
     ATTRIBUTE_AGENT_STATE,
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,

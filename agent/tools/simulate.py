@@ -27,7 +27,6 @@ from livekit.agents.utils import http_context
 from livekit.agents.voice import TranscriptSynchronizer
 
 from agent.log import logger, setup_logging
-from agent.settings import Settings
 from agent.tools.audio_files import (
     SAMPLE_RATE,
     CallerTurn,
@@ -47,6 +46,7 @@ from agent.tools.conversation import (
 )
 from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import Call, prepare_call
+from agent.worker.settings import Settings
 from agent.worker.usage import get_usage
 from providers import ProviderError
 from providers.config import ProviderKind, ProviderLoader

@@ -5,7 +5,7 @@
 ``lk agent console --entrypoint agent/worker/app.py`` talks to it through this machine's
 microphone. Importing it builds the server (plugins, settings check, usage sender)."""
 
-from agent.settings import start_up
 from agent.worker.server import build_server
+from agent.worker.settings import start_up
 
 server = build_server(start_up())

@@ -12,10 +12,10 @@ from livekit.agents import Agent, AgentSession, AutoSubscribe, JobContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from agent.log import logger
-from agent.settings import Settings, current
 from agent.worker import metrics
 from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
+from agent.worker.settings import Settings, current
 from agent.worker.usage import CallRecord, get_usage, usage_lines
 from providers import ProviderError
 from providers.catalogue import NO_OVERRIDES, PriceOverrides

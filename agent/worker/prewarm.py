@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from agent.log import logger
-from agent.settings import Settings, install
+from agent.worker.settings import Settings, install
 from agent.worker.turns import TurnSettings
 from providers import ProviderError
 from providers.catalogue import get_spec

@@ -16,16 +16,16 @@ from typing import Any
 from livekit.agents import AgentServer, JobExecutorType
 
 from agent.log import logger
-from agent.settings import Settings
 from agent.worker.call import entrypoint, session_ended
 from agent.worker.prewarm import prewarm
+from agent.worker.settings import Settings
 from agent.worker.status import StatusServer
 from agent.worker.usage import get_usage
 from providers.catalogue import import_plugins
 
 
 def build_server(settings: Settings) -> AgentServer:
-    """``settings``: validated at start-up (``agent.settings.load``); a job process gets
+    """``settings``: validated at start-up (``agent.worker.settings.load``); a job process gets
     them through its prewarm."""
     import_plugins()  # on the main thread: livekit refuses to register plugins on a job thread
     worker = settings.worker

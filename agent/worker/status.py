@@ -23,8 +23,8 @@ from aiohttp import web
 from livekit.agents import utils
 
 from agent.log import logger
-from agent.settings import DEFAULT_STATUS_PORT as DEFAULT_PORT
-from agent.settings import Settings
+from agent.worker.settings import DEFAULT_STATUS_PORT as DEFAULT_PORT
+from agent.worker.settings import Settings
 from agent.worker.usage import get_usage
 from providers.chains import HealthRegistry, get_health
 

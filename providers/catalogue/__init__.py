@@ -8,8 +8,7 @@ source can ask the catalogue about a provider without loading the chains.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from providers.catalogue.build import build_provider
 from providers.catalogue.pricing import (
     NO_OVERRIDES,
     TYPICAL_TURN,
@@ -34,9 +33,6 @@ from providers.catalogue.registry import (
 )
 from providers.catalogue.spec import BuildRequest, HttpCheck, ProviderSpec, SecretSpec
 
-if TYPE_CHECKING:
-    from providers.catalogue.probe import ProbeResult, probe_all
-
 __all__ = [
     "ENV_HINTS",
     "NO_OVERRIDES",
@@ -48,10 +44,10 @@ __all__ = [
     "Price",
     "PriceOverrides",
     "PriceTable",
-    "ProbeResult",
     "ProviderSpec",
     "SecretSpec",
     "Unit",
+    "build_provider",
     "cost",
     "get_spec",
     "import_plugins",
@@ -60,16 +56,5 @@ __all__ = [
     "names",
     "offline_last",
     "parse_price",
-    "probe_all",
     "provider_config",
 ]
-
-_LAZY = {"ProbeResult", "probe_all"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from providers.catalogue import probe
-
-        return getattr(probe, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

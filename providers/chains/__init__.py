@@ -3,8 +3,9 @@ guard, fallback adapter, wiring), the breakers every call of the worker shares
 (``health``), the budgets a chain gives its providers (``budgets``), the switches a call
 records (``events``), and which providers a call's chains hold (``routing``)."""
 
+from providers.catalogue import build_provider
 from providers.chains.budgets import FailoverSettings
-from providers.chains.build import Chains, build_chains, build_provider
+from providers.chains.build import Chains, build_chains
 from providers.chains.events import Failover, FailoverListener, FailoverLog
 from providers.chains.health import (
     BreakerInfo,
@@ -16,6 +17,7 @@ from providers.chains.health import (
     describe_error,
     get_health,
 )
+from providers.chains.probe import ProbeResult, probe_all
 from providers.chains.routing import (
     Dropped,
     Routing,
@@ -40,6 +42,7 @@ __all__ = [
     "HealthKeys",
     "HealthListener",
     "HealthRegistry",
+    "ProbeResult",
     "Routing",
     "apply_strategy",
     "build_chains",
@@ -50,4 +53,5 @@ __all__ = [
     "get_health",
     "is_local",
     "price_of",
+    "probe_all",
 ]

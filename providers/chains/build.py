@@ -19,7 +19,7 @@ from typing import Any
 from livekit.agents import APIConnectOptions, llm, stt, tts, vad
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
-from providers.catalogue import BuildRequest, get_spec, offline_last
+from providers.catalogue import build_provider, offline_last
 from providers.chains.budgets import FailoverSettings
 from providers.chains.events import FailoverListener, FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, get_health
@@ -30,13 +30,12 @@ from providers.chains.tts import build_tts_chain
 from providers.compat import SessionConnectOptions
 from providers.errors import (
     ConfigError,
-    MissingSecretError,
     ProviderError,
     ProviderUnavailableError,
     who,
 )
 from providers.log import logger
-from providers.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
+from providers.types import OrgProviders, ProviderConfig, ProviderKind
 
 
 @dataclass
@@ -103,40 +102,6 @@ class Chains:
 
 CLOSE_TIMEOUT = 5.0
 """Seconds one provider object may take to close."""
-
-
-def build_provider(config: ProviderConfig, org: OrgProviders) -> Any:
-    """One livekit STT/LLM/TTS object for one config. Raises ``ProviderError``."""
-    spec = get_spec(config.provider, config.kind)
-    if spec is None:
-        raise ConfigError(f"{who(org.organization_id)}unknown provider {config.label}")
-    options = config.settings  # validated when the config was made
-    for secret in spec.secrets:
-        if secret.required and not config.secret(secret.name):
-            hint = (
-                f": set {' or '.join(secret.env)}"
-                if org.source is ConfigSource.ENV
-                else ": add it to this organization's provider secrets in the backend"
-            )
-            raise MissingSecretError(
-                org.organization_id, config.provider, config.kind.value, secret.name, hint
-            )
-    secrets = {s.name: v for s in spec.secrets if (v := config.secret(s.name))}
-    request = BuildRequest(
-        options=options, secrets=secrets, persona=org.agent, org_id=org.organization_id
-    )
-    try:
-        return spec.build(request)
-    except ProviderError:
-        raise
-    except Exception as e:  # a plugin constructor rejected the options
-        detail = str(e)
-        for value in secrets.values():  # a plugin may echo what it was given
-            detail = detail.replace(value, "**********")
-        raise ConfigError(
-            f"{who(org.organization_id)}provider {config.label} cannot be created: "
-            f"{type(e).__name__}: {detail}"
-        ) from None
 
 
 Built = list[tuple[ProviderConfig, Any]]

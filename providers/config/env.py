@@ -4,7 +4,7 @@ resort of hybrid mode when the backend cannot answer.
 ``STT_PROVIDER`` names the primary, ``STT_FALLBACK`` the rest in order (same for TTS and
 LLM). Which variables feed which provider option or secret is declared in the registry;
 this module only reads them, from the mapping it is given: the worker passes the copy its
-start-up took (``agent.settings``); without one, this process's environment.
+start-up took (``agent.worker.settings``); without one, this process's environment.
 """
 
 from __future__ import annotations

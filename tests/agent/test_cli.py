@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 
 from agent.cli import main
-from agent.settings import current
+from agent.worker.settings import current
 from providers.catalogue.registry import import_plugins
 from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.standins.openai import OpenAIStandin

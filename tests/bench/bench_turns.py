@@ -79,8 +79,8 @@ def outcomes(result: CallResult, corpus: tuple[Utterance, ...]) -> list[Outcome]
 
 
 async def _call(env: dict[str, str], voice: str, output: Path) -> list[Outcome]:
-    from agent.settings import Settings
     from agent.tools.simulate import simulate_call
+    from agent.worker.settings import Settings
     from providers.config.loader import ProviderLoader
 
     frames = [await asyncio.to_thread(speak, u, voice) for u in CORPUS]

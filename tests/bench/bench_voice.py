@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agent.settings import Settings
 from agent.tools.caller_audio import say
 from agent.tools.simulate import simulate_call
 from agent.tools.transcript import CallResult
+from agent.worker.settings import Settings
 from providers.config.loader import ProviderLoader
 
 TARGET_MEDIAN_S = 0.8  # SPEC §9: caller stops speaking → agent audio starts

@@ -8,7 +8,7 @@ import re
 from tests.support import REPO
 
 READERS = {
-    "agent/settings.py": "start-up: the one read of the worker's settings",
+    "agent/worker/settings.py": "start-up: the one read of the worker's settings",
     "providers/config/env.py": "the environment provider config, from the mapping it is given",
 }
 READ = re.compile(r"os\.environ|getenv\(")

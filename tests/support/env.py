@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from agent.settings import Settings, install
+from agent.worker.settings import Settings, install
 from providers.config import env
 from tests.support import REPO
 

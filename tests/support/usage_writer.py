@@ -11,7 +11,7 @@ import time
 
 from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
 
-from agent.settings import install, load
+from agent.worker.settings import install, load
 from agent.worker.usage import CallRecord, get_usage, usage_lines
 from providers.catalogue import provider_config
 from providers.types import ProviderKind

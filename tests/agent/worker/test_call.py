@@ -16,9 +16,9 @@ from livekit.agents.voice.run_result import ChatMessageEvent
 from livekit.protocol import models
 from pydantic import SecretStr
 
-from agent.settings import Settings
 from agent.worker.call import prepare_call
 from agent.worker.prewarm import shared_vad
+from agent.worker.settings import Settings
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
 from providers.errors import ConfigError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from agent.settings import DEFAULT_STATUS_PORT, SettingsError, WorkerOptions
+from agent.worker.settings import DEFAULT_STATUS_PORT, SettingsError, WorkerOptions
 from agent.worker.status import STATUS_PATH, StatusServer
 from providers.chains.health import HealthKeys, get_health
 

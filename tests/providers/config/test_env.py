@@ -10,8 +10,8 @@ import shlex
 import pytest
 
 import providers.config.env as env_module
+from providers.catalogue import build_provider
 from providers.catalogue.registry import ENV_HINTS, REGISTRY
-from providers.chains.build import build_provider
 from providers.config.env import env_providers
 from providers.types import OrgProviders, ProviderConfig
 from tests.support import REPO

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-import agent.settings as settings_module
+import agent.worker.settings as settings_module
 from agent.cli import main
-from agent.settings import Settings, current, install
 from agent.worker.prewarm import prewarm
+from agent.worker.settings import Settings, current, install
 from providers.config import env
 from tests.support import REPO
 

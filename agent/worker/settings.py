@@ -233,7 +233,7 @@ def current() -> Settings:
     if _current is None:
         raise RuntimeError(
             "no settings installed: start through `python -m agent` (agent.cli), "
-            "or call agent.settings.install(Settings.from_env(...)) first"
+            "or call agent.worker.settings.install(Settings.from_env(...)) first"
         )
     return _current
 

@@ -16,9 +16,7 @@ from typing import Any
 import httpx
 from livekit.agents import APIConnectionError, APIError, APIStatusError
 
-from providers.catalogue.registry import get_spec
-from providers.catalogue.spec import HttpCheck
-from providers.chains.build import build_provider
+from providers.catalogue import HttpCheck, build_provider, get_spec
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.errors import ProviderError
 from providers.types import OrgProviders, ProviderConfig
