@@ -96,13 +96,29 @@ def load_voice(voice_path: str | None = None) -> piper.PiperVoice:
             from piper import PiperVoice
 
             started = time.perf_counter()
-            voice = PiperVoice.load(path)
+            voice = _lean(PiperVoice.load(path), path)
             _voices[path] = voice
             logger.info(
                 "piper voice loaded",
                 extra={"voice": path, "seconds": round(time.perf_counter() - started, 3)},
             )
     return voice
+
+
+def _lean(voice: piper.PiperVoice, path: str) -> piper.PiperVoice:
+    """The voice with a session made for a worker of many calls: no spinning (onnxruntime's
+    idle threads otherwise busy-wait after each sentence, taking CPU from the VAD and the
+    STT of the other calls). Piper's ``load`` takes no session options."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(
+        path, sess_options=opts, providers=["CPUExecutionProvider"]
+    )
+    return dataclasses.replace(voice, session=session)
 
 
 def _native_sample_rate(voice_path: pathlib.Path) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import time
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,8 @@ async def test_failure_is_connection_error(monkeypatch: pytest.MonkeyPatch) -> N
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("model file corrupt")
 
-    monkeypatch.setattr(whisper_stt, "load_model", broken)
+    monkeypatch.setattr(whisper_stt, "_models", {})  # not loaded yet: the STT loads it
+    monkeypatch.setattr(whisper_stt, "_load", broken)
     with pytest.raises(APIConnectionError):
         await asyncio.wait_for(
             whisper_stt.STT().recognize(_sine(16000, 1, 0.5), conn_options=NO_RETRY), 10
@@ -100,3 +102,36 @@ async def test_piper_to_whisper_round_trip() -> None:
     transcript = event.alternatives[0]
     assert transcript.language == "en"
     assert word_error_rate(text, transcript.text) <= 0.2, transcript.text
+
+
+def test_the_encoder_sees_the_utterance_not_thirty_seconds() -> None:
+    assert whisper_stt.context_frames(0.4) == 300  # at least MIN_CONTEXT
+    assert whisper_stt.context_frames(2.4) == 400  # 2.4 s and 1 s of margin, whole seconds
+    assert whisper_stt.context_frames(28.5) == 3000  # never past Whisper's window
+
+
+@pytest.mark.slow
+async def test_concurrent_decodes_share_the_decoders_and_a_cancelled_one_never_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A decode waits for a decoder in the model's own pool: cancelled while waiting (the
+    caller talked through it), it never reaches the model."""
+    started: list[int] = []
+    real = whisper_stt._transcribe
+
+    def counting(model: Any, opts: Any, audio: Any) -> Any:
+        started.append(len(audio))
+        return real(model, opts, audio)
+
+    monkeypatch.setattr(whisper_stt, "_transcribe", counting)
+    loaded = await asyncio.to_thread(whisper_stt._load, None, "int8", None)
+    busy = [loaded.decoders.submit(time.sleep, 1.0) for _ in range(whisper_stt.default_decoders())]
+    stt_ = whisper_stt.STT()
+    stale = asyncio.ensure_future(stt_.recognize(_sine(16000, 1, 0.7), conn_options=NO_RETRY))
+    await asyncio.sleep(0.2)  # queued behind the busy decoders
+    stale.cancel()
+    kept = await asyncio.wait_for(stt_.recognize(_sine(16000, 1, 0.5), conn_options=NO_RETRY), 30)
+    for f in busy:
+        f.result(timeout=5)
+    assert kept.type == stt.SpeechEventType.FINAL_TRANSCRIPT
+    assert started == [8000]  # only the kept one (0.5 s at 16 kHz) was decoded
