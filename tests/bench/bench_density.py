@@ -67,7 +67,10 @@ async def _calls(server: LiveKitServer, n: int, out: Path) -> list[tuple[CallRes
     return list(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), TIMEOUT))
 
 
-def local(calls: tuple[int, ...], executors: tuple[str, ...]) -> list[Row]:
+def local(
+    calls: tuple[int, ...], executors: tuple[str, ...], extra_env: dict[str, str] | None = None
+) -> list[Row]:
+    """``extra_env``: the worker's settings to measure an alternative with."""
     rows: list[Row] = []
     logs = Path("bench-results/density-logs")
     logs.mkdir(parents=True, exist_ok=True)
@@ -78,7 +81,11 @@ def local(calls: tuple[int, ...], executors: tuple[str, ...]) -> list[Row]:
         server = LiveKitServer(logs / "livekit.log").start()
         try:
             for executor in executors:
-                env = {**_env(faq, executor), "MAX_CONCURRENT_CALLS": str(2 * max(calls))}
+                env = {
+                    **_env(faq, executor),
+                    "MAX_CONCURRENT_CALLS": str(2 * max(calls)),
+                    **(extra_env or {}),
+                }
                 worker = Worker(server, logs, f"density-{executor}", **env).start()
                 try:
                     for n in calls:
@@ -122,6 +129,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_density")
     parser.add_argument("--calls", type=int, nargs="*", default=list(LOCAL_CALLS))
     parser.add_argument("--executors", nargs="*", default=list(EXECUTORS), choices=EXECUTORS)
+    parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
-    for row in local(tuple(args.calls), tuple(args.executors)):
+    extra = dict(v.split("=", 1) for v in args.env)
+    for row in local(tuple(args.calls), tuple(args.executors), extra):
         print(json.dumps(row))
