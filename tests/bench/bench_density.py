@@ -47,6 +47,19 @@ def _right(result: CallResult, expected: list[str]) -> tuple[int, int]:
     return right, len(expected)
 
 
+def _e2e_totals(worker: Worker) -> tuple[float, float]:
+    """The worker's voice-to-voice histogram so far: (sum, count); (0, 0) when a worker
+    too busy to answer its metrics page within the rig's timeout."""
+    try:
+        scrape = worker.metrics()
+    except OSError:
+        return 0.0, 0.0
+    return (
+        sum(v for (n, _), v in scrape.items() if n == "voice_agent_voice_to_voice_seconds_sum"),
+        sum(v for (n, _), v in scrape.items() if n == "voice_agent_voice_to_voice_seconds_count"),
+    )
+
+
 async def _calls(server: LiveKitServer, n: int, out: Path) -> list[tuple[CallResult, list[str]]]:
     from agent.tools.room_call import CallOptions, place_call
     from tests.e2e.rig import API_KEY, API_SECRET
@@ -89,6 +102,7 @@ def local(
                 worker = Worker(server, logs, f"density-{executor}", **env).start()
                 try:
                     for n in calls:
+                        e2e_before = _e2e_totals(worker)
                         psutil.cpu_percent()  # starts the machine-wide measurement
                         with _Sampler(worker.pid) as s:
                             results = asyncio.run(_calls(server, n, work))
@@ -102,6 +116,12 @@ def local(
                                 _row(f"{prefix}_v2v_median", statistics.median(v2v), "s"),
                                 _row(f"{prefix}_v2v_p95", _p95(v2v), "s"),
                             ]
+                        e2e_sum, e2e_count = (
+                            a - b for a, b in zip(_e2e_totals(worker), e2e_before, strict=True)
+                        )
+                        if e2e_count:
+                            # livekit's own, inside the agent: end of speech -> first audio
+                            rows.append(_row(f"{prefix}_agent_e2e_mean", e2e_sum / e2e_count, "s"))
                         rows += [
                             _row(f"{prefix}_v2v_turns", len(v2v), "turns"),
                             _row(f"{prefix}_wrong_or_missing", asked - right, "answers"),
