@@ -23,8 +23,9 @@ from typing import Any
 import psutil
 
 from agent.tools.caller_audio import say
+from agent.tools.room_call import place_call
 from agent.tools.transcript import CallResult
-from tests.bench.bench_rooms import AGENT, TIMEOUT, _env, _Sampler
+from tests.bench.bench_rooms import TIMEOUT, _env, _Sampler, call_options
 from tests.bench.bench_voice import QUESTIONS, _p95, _row
 from tests.e2e.rig import SERVER_BIN, LiveKitServer, Worker
 
@@ -61,20 +62,10 @@ def _e2e_totals(worker: Worker) -> tuple[float, float]:
 
 
 async def _calls(server: LiveKitServer, n: int, out: Path) -> list[tuple[CallResult, list[str]]]:
-    from agent.tools.room_call import CallOptions, place_call
-    from tests.e2e.rig import API_KEY, API_SECRET
-
     async def one(i: int) -> tuple[CallResult, list[str]]:
         asked = [QUESTIONS[(i + k) % len(QUESTIONS)] for k in range(CALL_TURNS)]
         frames = await say([q for q, _ in asked])
-        opts = CallOptions(
-            url=server.url,
-            api_key=API_KEY,
-            api_secret=API_SECRET,
-            agent_name=AGENT,
-            output=out / f"density-{n}-{i}.wav",
-            timeout=TIMEOUT - 10,
-        )
+        opts = call_options(server, out / f"density-{n}-{i}.wav")
         return await place_call(opts, frames), [a for _, a in asked]
 
     return list(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), TIMEOUT))

@@ -103,21 +103,25 @@ class _Sampler:
         self.wall = time.monotonic() - self._t0
 
 
+def call_options(server: LiveKitServer, output: Path) -> CallOptions:
+    """A bench caller of the bench agent on ``server``, recording to ``output``."""
+    return CallOptions(
+        url=server.url,
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        agent_name=AGENT,
+        output=output,
+        timeout=TIMEOUT - 10,
+    )
+
+
 async def _calls(
     server: LiveKitServer, n: int, sentences: list[str], out: Path
 ) -> list[CallResult]:
     frames = await say(sentences)
 
     async def one(i: int) -> CallResult:
-        opts = CallOptions(
-            url=server.url,
-            api_key=API_KEY,
-            api_secret=API_SECRET,
-            agent_name=AGENT,
-            output=out / f"call-{n}-{i}.wav",
-            timeout=TIMEOUT - 10,
-        )
-        return await place_call(opts, frames)
+        return await place_call(call_options(server, out / f"call-{n}-{i}.wav"), frames)
 
     return list(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), TIMEOUT))
 
