@@ -1,3 +1,6 @@
-from agent.cli import main
+from agent.cli import end_process, main
 
-main()
+try:
+    main()
+except SystemExit as done:
+    end_process(done.code)

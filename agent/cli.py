@@ -12,13 +12,16 @@ its successor, in the LiveKit CLI)."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import logging
 import os
 import runpy
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from agent.livekit_server import LIVEKIT_HINT, livekit_reachable
 
@@ -99,6 +102,33 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         run_livekit(["download-files"])
     print(f"python -m agent: no command {command!r}\n\n{USAGE}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def end_process(code: str | int | None) -> NoReturn:
+    """Exit with ``code`` without Python's interpreter finalization once livekit's native
+    runtime has started in this process.
+
+    That runtime's threads call back into Python (events, log batches). A thread that does
+    so while the interpreter finalizes is ended by CPython with ``pthread_exit``, whose
+    forced unwind through the runtime's Rust frames aborts the process ("panic in a
+    function that cannot unwind", exit -6) after the command has done its work. So this
+    does what a normal exit does before finalizing (join non-daemon threads, run the
+    ``atexit`` callbacks: the runtime's own dispose, logging's flush), then ends."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    status = 0 if code is None else code
+    ffi = sys.modules.get("livekit.rtc._ffi_client")
+    if ffi is None or getattr(ffi.FfiClient, "_instance", None) is None:
+        raise SystemExit(status)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _worker_parser(command: str, settings: Settings) -> argparse.ArgumentParser:

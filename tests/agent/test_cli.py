@@ -217,6 +217,36 @@ def test_the_real_entry_point_lists_our_commands_and_livekits() -> None:
         assert f"\n  {command} " in out, command
 
 
+END_PROCESS_SCRIPT = """
+import atexit, sys, threading, time
+from livekit import rtc
+from agent.cli import end_process
+
+rtc.AudioResampler(48000, 16000)  # starts livekit's native runtime in this process
+late = threading.Thread(target=lambda: (time.sleep(0.2), print("thread finished")))
+late.start()
+atexit.register(lambda: print("atexit ran", flush=True))
+print("work done")
+end_process(int(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_command_that_used_livekits_runtime_exits_like_a_normal_exit(code: int) -> None:
+    """``end_process`` skips only the interpreter's finalization (where livekit's runtime
+    threads abort the process): the exit code, non-daemon threads, atexit callbacks and
+    output are all as a normal exit leaves them."""
+    proc = subprocess.run(
+        [sys.executable, "-c", END_PROCESS_SCRIPT, str(code)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.split() == "work done thread finished atexit ran".split()
+
+
 async def test_status_without_a_worker_says_so_in_one_line(run_agent: RunAgent) -> None:
     from tests.support.net import free_port
 
