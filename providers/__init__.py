@@ -7,6 +7,8 @@ from providers.compat import (
     ATTRIBUTE_AGENT_STATE,
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
     TOPIC_TRANSCRIPTION,
+    ServerEnvOption,
+    skip_close_transcript_wait,
 )
 from providers.env_vars import EnvReader, SettingsError, env_reader
 from providers.errors import (
@@ -28,7 +30,9 @@ __all__ = [
     "MissingSecretError",
     "OrgNotFoundError",
     "ProviderError",
+    "ServerEnvOption",
     "ProviderUnavailableError",
     "SettingsError",
+    "skip_close_transcript_wait",
     "env_reader",
 ]

@@ -32,6 +32,7 @@ from typing import Any
 
 from livekit import rtc
 from livekit.agents import types as _types
+from livekit.agents import worker as _worker
 from livekit.agents.voice import agent_session as _agent_session
 
 TIMED_TRANSCRIPT_KEY: str = _types.USERDATA_TIMED_TRANSCRIPT
@@ -57,6 +58,12 @@ parameter is public; its class is not re-exported by ``livekit.agents.voice`` in
 chains set it so that the session does not run a chain again once it has failed over to
 its end (``Chains.session_options``)."""
 
+ServerEnvOption = _worker.ServerEnvOption
+"""A server option with a production and a development value (``AgentServer``'s own
+defaults are built this way; ``dev`` picks the latter). ``AgentServer(load_threshold=...,
+num_idle_processes=...)`` takes it; the class is not re-exported by ``livekit.agents``.
+The worker sets its call limit with it and leaves ``dev`` unlimited."""
+
 FENCED_NAMES: dict[str, tuple[str, ...]] = {
     "livekit.agents.types": (
         "USERDATA_TIMED_TRANSCRIPT",
@@ -65,6 +72,7 @@ FENCED_NAMES: dict[str, tuple[str, ...]] = {
         "TOPIC_TRANSCRIPTION",
     ),
     "livekit.agents.voice.agent_session": ("SessionConnectOptions",),
+    "livekit.agents.worker": ("ServerEnvOption", "_default_load_threshold"),
 }
 """Module → the private or unexported names this module takes from it (checked by
 ``tests/test_compat.py``)."""
@@ -74,6 +82,10 @@ FENCED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "livekit.agents.llm.LLMStream": ("_metrics_monitor_task",),
     "livekit.agents.tts.ChunkedStream": ("_metrics_monitor_task",),
 }
+FENCED_OPTIONS: dict[str, tuple[str, ...]] = {
+    "livekit.agents.voice.agent_session.AgentSessionOptions": ("session_close_transcript_timeout",),
+}
+"""Options dataclass → the fields this module sets on a live object's ``_opts``."""
 """Class → the private methods this module overrides or calls on it (``_label``, an
 instance attribute, is checked through ``set_label``)."""
 
@@ -82,6 +94,15 @@ def timed_words(frame: rtc.AudioFrame) -> list[Any]:
     """The word timings (``TimedString``s) a TTS attached to ``frame``, else []."""
     words = frame.userdata.get(TIMED_TRANSCRIPT_KEY)
     return list(words) if words else []
+
+
+def skip_close_transcript_wait(session: Any) -> None:
+    """Close ``session`` without waiting for a last transcript. On close, livekit pushes
+    silence into the STT and waits up to ``session_close_transcript_timeout`` (2 s) for a
+    final transcript; a caller who was not speaking when they hung up has none coming, so
+    every call would end 2 s late. The timeout is a constructor option only: which value
+    is right is known only at hang-up (``AgentSession.user_state``)."""
+    session._opts.session_close_transcript_timeout = 0.0
 
 
 def set_label(obj: Any, label: str) -> None:

@@ -368,7 +368,8 @@ async def _why_no_agent(lk: api.LiveKitAPI, options: CallOptions, room: str, who
         name = f"AGENT_NAME={options.agent_name}" if options.agent_name else "no AGENT_NAME"
         return (
             f"no worker took the call within {wait}: is a worker running with {name} "
-            f"against {options.url}? (`make dev-local` starts one)"
+            f"against {options.url} (`make dev-local` starts one), and are its calls below "
+            "MAX_CONCURRENT_CALLS? The server does not queue a call that finds every worker full"
         )
     return (
         f"{who} was dispatched to worker {jobs[-1].state.worker_id or '?'} but did not join "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from livekit import rtc
@@ -17,9 +18,16 @@ from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
 from agent.worker.settings import Settings, current
 from agent.worker.usage import CallRecord, get_usage, usage_lines
-from providers import ProviderError
+from providers import ProviderError, skip_close_transcript_wait
 from providers.catalogue import NO_OVERRIDES, PriceOverrides
-from providers.chains import Chains, Routing, apply_strategy, build_chains, get_health
+from providers.chains import (
+    Chains,
+    Routing,
+    apply_strategy,
+    build_chains,
+    describe_error,
+    get_health,
+)
 from providers.config import OrgProviders, ProviderLoader, get_loader
 
 
@@ -189,7 +197,73 @@ async def entrypoint(ctx: JobContext) -> None:
     except ProviderError as e:
         await refuse_call(ctx, str(e))
         return
+    watch_hang_up(ctx, call.session)
     await call.start(room=ctx.room)
+
+
+CALLER_KINDS = frozenset(
+    {rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD, rtc.ParticipantKind.PARTICIPANT_KIND_SIP}
+)
+"""Participants who are the call (another agent, an egress or an ingress is not)."""
+
+
+def watch_hang_up(ctx: JobContext, session: AgentSession[None]) -> None:
+    """End the job when the last caller leaves the room, or when the session closes for
+    another reason (an unrecoverable error)."""
+
+    def on_left(left: rtc.RemoteParticipant) -> None:
+        callers = [
+            p
+            for p in ctx.room.remote_participants.values()
+            if p.kind in CALLER_KINDS and p.identity != left.identity
+        ]
+        if left.kind not in CALLER_KINDS or callers:
+            return
+        if session.user_state != "speaking":
+            skip_close_transcript_wait(session)  # no last words on their way to the STT
+        end_job(ctx, "the caller hung up")
+
+    ctx.room.on("participant_disconnected", on_left)
+    session.on("close", lambda ev: end_job(ctx, f"session closed: {ev.reason}"))
+
+
+def end_job(ctx: JobContext, reason: str) -> None:
+    """The call is over (its last caller left, or its session closed): end the job now,
+    not when the server notices a room with only the agent in it (its departure timeout,
+    ~20 s later, which also records the job as failed).
+
+    The job's dispatch is deleted first, through the server's API: the server then records
+    the job as a success and tells the worker to end it. An agent that simply leaves
+    (``ctx.shutdown``) is recorded as failed ("agent worker left the room"), because the
+    worker reports the job's end only after leaving. ``ctx.shutdown`` follows in any case,
+    so the job ends even when the server cannot be reached."""
+    if ctx in _ENDING_JOBS:
+        return
+    _ENDING_JOBS.add(ctx)
+
+    async def finish() -> None:
+        try:
+            await asyncio.wait_for(
+                ctx.api.agent_dispatch.delete_dispatch(ctx.job.dispatch_id, ctx.job.room.name),
+                END_JOB_TIMEOUT,
+            )
+        except Exception as e:  # the job ends anyway, recorded as failed by the server
+            logger.warning(
+                "could not end the call's dispatch; leaving the room",
+                extra={"room": ctx.job.room.name, "error": describe_error(e)},
+            )
+        ctx.shutdown(reason=reason)
+
+    task = asyncio.ensure_future(finish())
+    _ENDING.add(task)
+    task.add_done_callback(_ENDING.discard)
+
+
+END_JOB_TIMEOUT = 2.0
+"""How long ending a call's dispatch may take before the agent just leaves."""
+_ENDING: set[asyncio.Future[None]] = set()
+_ENDING_JOBS: weakref.WeakSet[JobContext] = weakref.WeakSet()
+"""Jobs whose end has begun: the caller's departure and the session's close both end it."""
 
 
 async def session_ended(ctx: JobContext) -> None:

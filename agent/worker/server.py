@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import tempfile
 from typing import Any
 
@@ -21,6 +22,7 @@ from agent.worker.prewarm import prewarm
 from agent.worker.settings import Settings
 from agent.worker.status import StatusServer
 from agent.worker.usage import get_usage
+from providers import ServerEnvOption
 from providers.catalogue import import_plugins
 
 
@@ -39,12 +41,18 @@ def build_server(settings: Settings) -> AgentServer:
             # each call is a process: their metrics meet in files livekit's server reads
             options["prometheus_multiproc_dir"] = tempfile.mkdtemp(prefix="voice-agent-prom-")
     if max_calls := worker.max_concurrent_calls:
-        # Full at exactly max_calls: livekit reports the worker full (and turns jobs away)
-        # once load reaches the threshold. Before a job shows up as active, livekit counts
-        # each accepted one as threshold / num_idle_processes; with one idle runner per
-        # call slot, two dispatches arriving together cannot both take the last slot.
-        options["load_threshold"] = (max_calls - 0.5) / max_calls
-        options["num_idle_processes"] = max_calls
+        # Full at exactly max_calls, in production (``dev`` keeps livekit's no limit and no
+        # idle runner): livekit reports the worker full (and turns jobs away) once load
+        # reaches the threshold. The load is the number of calls, not livekit's default of
+        # the machine's CPU, which flips a worker between full and available within one
+        # call on a small machine, and dispatches that find it "full" are dropped. Before a
+        # job shows up as active, livekit counts each accepted one as threshold /
+        # num_idle_processes; with one idle runner per call slot, two dispatches arriving
+        # together cannot both take the last slot.
+        options["load_threshold"] = ServerEnvOption(
+            dev_default=math.inf, prod_default=(max_calls - 0.5) / max_calls
+        )
+        options["num_idle_processes"] = ServerEnvOption(dev_default=0, prod_default=max_calls)
     server = AgentServer(
         setup_fnc=functools.partial(prewarm, settings=settings),  # pickled to job processes
         job_executor_type=executor,

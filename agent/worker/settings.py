@@ -77,13 +77,22 @@ class LiveKitSettings(_Group):
             )
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class WorkerOptions(_Group):
     """How the worker registers with LiveKit and runs its calls (``agent.worker.server``)."""
 
     job_executor: JobExecutor = "thread"
     """``JOB_EXECUTOR``: calls as threads of one process, or one process per call."""
-    max_concurrent_calls: int = 0
-    """``MAX_CONCURRENT_CALLS``: full at exactly this many calls (0: livekit's CPU load)."""
+    max_concurrent_calls: int = Field(default_factory=lambda: usable_cores())
+    """``MAX_CONCURRENT_CALLS``: full at exactly this many calls (default: one per usable
+    core, what the local stack holds within its latency target; 0: livekit's CPU load)."""
     agent_name: str = ""
     """``AGENT_NAME``: explicit dispatch name (empty: automatic dispatch)."""
     http_port: int | None = None

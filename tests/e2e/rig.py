@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -100,6 +101,20 @@ class LiveKitServer:
         )
         wait_until(self._ready, timeout, f"livekit-server on {self.url} (log: {self.log_path})")
         return self
+
+    def log_events(self, message: str) -> list[tuple[float, dict[str, Any]]]:
+        """The server's log lines with ``message``, as (unix time, fields). Its console
+        format: ``time<TAB>level<TAB>logger<TAB>caller<TAB>message<TAB>{json fields}``."""
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 6 and parts[4] == message:
+                at = datetime.fromisoformat(parts[0].replace("Z", "+00:00")).timestamp()
+                try:
+                    out.append((at, json.loads(parts[5])))
+                except ValueError:
+                    continue
+        return out
 
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:

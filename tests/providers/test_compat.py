@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import importlib
 import inspect
 import re
@@ -73,6 +74,13 @@ def test_every_fenced_method_still_exists_with_the_same_parameters(cls_path: str
             inspect.signature(ours).parameters
         ), f"livekit {livekit_version}: {cls_path}.{name} changed its parameters"
         assert inspect.iscoroutinefunction(theirs) == inspect.iscoroutinefunction(ours)
+
+
+@pytest.mark.parametrize("cls_path", sorted(compat.FENCED_OPTIONS))
+def test_every_fenced_option_is_still_a_field_of_its_options(cls_path: str) -> None:
+    fields = {f.name for f in dataclasses.fields(_resolve(cls_path))}
+    missing = [n for n in compat.FENCED_OPTIONS[cls_path] if n not in fields]
+    assert not missing, f"livekit {livekit_version}: {cls_path} has no {missing}: fix compat.py"
 
 
 @pytest.mark.parametrize("kind", ["stt", "llm", "tts"])
