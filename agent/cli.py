@@ -121,9 +121,7 @@ def end_process(code: str | int | None) -> NoReturn:
     ffi = sys.modules.get("livekit.rtc._ffi_client")
     if ffi is None or getattr(ffi.FfiClient, "_instance", None) is None:
         raise SystemExit(status)
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()  # type: ignore[attr-defined]  # as the interpreter's exit does
     atexit._run_exitfuncs()
     logging.shutdown()
     sys.stdout.flush()

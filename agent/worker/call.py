@@ -8,7 +8,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from livekit import rtc
+from livekit import api, rtc
 from livekit.agents import Agent, AgentSession, AutoSubscribe, JobContext
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
@@ -243,10 +243,7 @@ def end_job(ctx: JobContext, reason: str) -> None:
 
     async def finish() -> None:
         try:
-            await asyncio.wait_for(
-                ctx.api.agent_dispatch.delete_dispatch(ctx.job.dispatch_id, ctx.job.room.name),
-                END_JOB_TIMEOUT,
-            )
+            await asyncio.wait_for(_delete_dispatch(ctx), END_JOB_TIMEOUT)
         except Exception as e:  # the job ends anyway, recorded as failed by the server
             logger.warning(
                 "could not end the call's dispatch; leaving the room",
@@ -257,6 +254,15 @@ def end_job(ctx: JobContext, reason: str) -> None:
     task = asyncio.ensure_future(finish())
     _ENDING.add(task)
     task.add_done_callback(_ENDING.discard)
+
+
+async def _delete_dispatch(ctx: JobContext) -> None:
+    """On a client of its own: the job's (``ctx.api``) shares the job's HTTP session, which
+    the job's shutdown closes — and deleting the dispatch is what starts that shutdown, so
+    the answer would be cut off. The worker exports its server's URL and keys, which
+    ``LiveKitAPI()`` reads."""
+    async with api.LiveKitAPI() as lk:
+        await lk.agent_dispatch.delete_dispatch(ctx.job.dispatch_id, ctx.job.room.name)
 
 
 END_JOB_TIMEOUT = 2.0
