@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from livekit.agents.metrics import (
     LLMModelUsage,
@@ -44,6 +44,12 @@ class UsageLine:
         }
 
 
+Completion = Literal["normal", "recovered"]
+"""``normal``: the call's own end wrote the record. ``recovered``: the call's process died
+(or its job did); another process (or the same worker, restarted) closed the record as the
+last checkpoint left it, so ``endedAt`` is that checkpoint's time."""
+
+
 @dataclass(frozen=True)
 class CallRecord:
     call_id: str
@@ -56,6 +62,7 @@ class CallRecord:
     usage: Sequence[UsageLine] = ()
     failovers: Sequence[Failover] = ()
     room: str | None = None
+    completion: Completion = "normal"
 
     @property
     def estimated_cost_usd(self) -> float:
@@ -84,6 +91,7 @@ class CallRecord:
                 for f in self.failovers
             ],
             "estimatedCostUsd": round(self.estimated_cost_usd, 8),
+            "completion": self.completion,
         }
 
 
