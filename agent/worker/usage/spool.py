@@ -123,7 +123,8 @@ class UsageSpool:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLITE_FULL has rolled it back already
+                    db.execute("ROLLBACK")
                 raise
 
     def _insert(self, db: sqlite3.Connection, body: dict[str, Any], text: str, **row: Any) -> bool:
