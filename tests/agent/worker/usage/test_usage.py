@@ -176,6 +176,9 @@ async def test_simulated_call_record_matches_livekit_and_a_stalled_backend_never
 
     assert [t.text for t in result.turns if t.role == "assistant"] == [answer]
     assert backend.usage_records[body["callId"]] == body
+    # its record was open from the call's start; the close replaced it: one post, normal
+    assert backend.usage_posts == [(body["callId"], 201)]
+    assert body["completion"] == "normal"
     headers = backend.usage_headers[0]
     assert headers["Idempotency-Key"] == body["callId"]
     assert headers["X-Organization-Id"] == "acme"
