@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,22 @@ async def test_a_running_call_s_close_replaces_its_open_record(tmp_path: Path) -
     assert backend.usage_posts == [("c1", 201)]
     assert backend.usage_records["c1"] == final.to_json()
     assert backend.usage_records["c1"]["completion"] == "normal"
+
+
+def test_a_spool_from_before_write_ahead_keeps_its_records(tmp_path: Path) -> None:
+    """A worker upgraded in place opens the old file: its rows are closed records, sent."""
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "usage.sqlite3") as db:
+        db.executescript(
+            "CREATE TABLE records (call_id TEXT PRIMARY KEY, org TEXT, body TEXT NOT NULL, "
+            "cost_usd REAL NOT NULL, created_at REAL NOT NULL, attempts INTEGER NOT NULL "
+            "DEFAULT 0, next_attempt REAL NOT NULL DEFAULT 0, last_error TEXT);"
+        )
+        db.execute(
+            "INSERT INTO records (call_id, org, body, cost_usd, created_at) VALUES (?, ?, ?, 0, 1)",
+            ("old", "acme", json.dumps(record("old").to_json())),
+        )
+    spool = UsageSpool(tmp_path)
+    assert spool.counts() == {"open": 0, "closed": 1, "quarantined": 0}
+    assert spool.due(now=time.time()) == ["old"]
