@@ -5,6 +5,7 @@ a batch lease, a full disk, and a worker that stops gracefully with records stil
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sqlite3
@@ -19,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from agent.worker.usage import UsageSender, UsageSettings
 from agent.worker.usage.spool import UsageSpool
-from tests.standins.backend import BackendServer
+from tests.standins.backend import BackendServer, org_payload, provider_entry
 from tests.support import REPO as ROOT
 from tests.support.env import clean_environ
 
@@ -166,3 +167,44 @@ def test_the_usage_settings_bound_the_checkpoint_interval() -> None:
     for bad in ("0", "nan", "inf", "soon"):
         with pytest.raises(Exception, match="USAGE_CHECKPOINT_SECONDS"):
             UsageSettings.from_env({"USAGE_CHECKPOINT_SECONDS": bad})
+
+
+@pytest.mark.slow
+async def test_simulate_spools_its_record_and_exits_without_waiting_for_the_backend(
+    tmp_path: Path,
+) -> None:
+    """A backend that would trickle its answer for minutes: ``simulate`` ends as soon as
+    the call's record is in the spool, says where it is, and leaves it to a sender."""
+    async with BackendServer() as backend:
+        backend.set_org(
+            "acme",
+            org_payload(
+                "acme",
+                "1",
+                [provider_entry("whisper", "stt"), provider_entry("piper", "tts")],
+                agent={"greeting": "Hello, this is Acme."},
+            ),
+            version="1",
+        )
+        backend.usage.trickle = 1.0  # 200 s for one answer
+        env = {
+            **clean_environ(),
+            "AICO_BACKEND_URL": backend.url,
+            "USAGE_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+        argv = [sys.executable, "-m", "agent", "simulate", "--org", "acme", "--say", "Hello?"]
+        argv += ["--output", str(tmp_path / "call.wav"), "--json", "--timeout", "60"]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+        assert proc.returncode == 0, err.decode()
+        assert backend.usage_headers == []  # never posted, so never waited on
+    call_id = json.loads(out)["usage"]["callId"]
+    assert b"usage record is in the spool" in err
+    assert [p.call_id for p in UsageSpool(tmp_path / "spool").pending()] == [call_id]
