@@ -111,7 +111,11 @@ class Call:
             config_version=self.org.version,
             strategy=self.routing.strategy.value,
             usage=usage_lines(
-                model_usage, self.chains.configs, org_id=org_id, overrides=self.pricing
+                model_usage,
+                self.chains.configs,
+                org_id=org_id,
+                overrides=self.pricing,
+                warn=completion == "normal",
             ),
             failovers=failovers,
             room=self.room,

@@ -128,10 +128,12 @@ def usage_lines(
     *,
     org_id: str | None,
     overrides: PriceOverrides | None = None,
+    warn: bool = True,
 ) -> list[UsageLine]:
     """Price livekit's per-(provider, model) usage. ``configs`` maps (kind, the plugin's
     provider string) to the config that built it, whose org pricing applies; ``overrides``
-    are the worker's ``PRICING_JSON``."""
+    are the worker's ``PRICING_JSON``. ``warn``: log what is priced at 0 (once per call,
+    at its close: not at every checkpoint)."""
     overrides = overrides or NO_OVERRIDES
     lines: list[UsageLine] = []
     for usage in model_usage:
@@ -143,10 +145,11 @@ def usage_lines(
             continue
         config = configs.get((kind, usage.provider))
         if config is None:
-            logger.warning(
-                "usage from a provider this call did not configure; priced at 0",
-                extra={"org": org_id, "kind": kind, "provider": usage.provider},
-            )
+            if warn:
+                logger.warning(
+                    "usage from a provider this call did not configure; priced at 0",
+                    extra={"org": org_id, "kind": kind, "provider": usage.provider},
+                )
             lines.append(UsageLine(kind, usage.provider, usage.model, units, 0.0))
             continue
         price = price_of(config, usage.model, overrides)
