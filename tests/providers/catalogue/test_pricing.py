@@ -36,7 +36,7 @@ def test_a_real_price_still_parses() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["usage"], ["providers"], ["status", "--url", "http://127.0.0.1:9"]]
+    "command", [["usage"], ["providers"], ["status", "--url", "http://127.0.0.1:9"], ["start"]]
 )
 def test_every_command_refuses_a_nan_price_at_start(command: list[str]) -> None:
     env = {

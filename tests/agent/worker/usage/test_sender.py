@@ -126,6 +126,23 @@ async def test_a_failed_spool_write_is_counted_and_logged(
     assert line.record["callId"] == "c1"  # type: ignore[attr-defined]  # to replay
 
 
+async def test_a_failed_checkpoint_is_counted_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with BackendServer() as backend:
+        s = sender(tmp_path, backend)
+        assert s.spool is not None and s.writer is not None
+        body = {**record("c1").to_json(), "room": "r" * 50_000, "completion": "recovered"}
+        before = sample("voice_agent_usage_spool_write_errors_total", op="checkpoint")
+        with caplog.at_level(logging.ERROR, logger="voice_agent"), full_disk(s.spool):
+            for _ in range(3):
+                s.writer.checkpoint("c1", lambda: body)
+                await asyncio.sleep(0.2)
+    assert sample("voice_agent_usage_spool_write_errors_total", op="checkpoint") == before + 3
+    logged = [r for r in caplog.records if "USAGE SPOOL WRITE FAILED" in r.getMessage()]
+    assert len(logged) == 1 and "full" in logged[0].error  # type: ignore[attr-defined]
+
+
 async def test_a_graceful_stop_sends_what_the_spool_holds_then_exits_cleanly(
     tmp_path: Path,
 ) -> None:
