@@ -63,8 +63,8 @@ DEMO_PERSONA_NOTE = (
 )
 
 USAGE_KEPT_HINT = (
-    "simulate: the backend did not store this call's usage record yet; it is kept in "
-    "{path} and sent by a running worker or `python -m agent usage --flush`."
+    "simulate: this call's usage record is in the spool {path}; a running worker sends it "
+    "(or `python -m agent usage --flush`)."
 )
 
 _KINDS = {"stt": ProviderKind.STT, "llm": ProviderKind.LLM, "tts": ProviderKind.TTS}
@@ -262,9 +262,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> CallResult:
         )
     finally:
         await loader.aclose()
-    usage = get_usage()
-    if await usage.send() == 0 and usage.spool is not None and usage.spool.depth():
-        print(USAGE_KEPT_HINT.format(path=usage.spool.path), file=sys.stderr)
+    # the record is spooled: sending it is a worker's job, never a reason to keep this
+    # command waiting on the backend
+    spool = get_usage().spool
+    if spool is not None and result.usage is not None:
+        print(USAGE_KEPT_HINT.format(path=spool.path), file=sys.stderr)
     return result
 
 

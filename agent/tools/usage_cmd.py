@@ -29,11 +29,14 @@ def main(argv: list[str]) -> int:
         return 0
     sent = asyncio.run(usage.send(everything=True)) if args.flush else 0
     pending = spool.pending()
+    counts = spool.counts()
     data = {
         "spool": str(spool.path),
         "backend": usage.settings.url,
         "sent": sent,
         "pending": len(pending),
+        "open": counts["open"],
+        "quarantined": counts["quarantined"],
         "orgs": summarize(pending),
         "lastErrors": sorted({p.last_error for p in pending if p.last_error}),
     }
@@ -48,6 +51,14 @@ def _print_text(data: dict[str, Any], *, flushed: bool) -> None:
     if flushed:
         print(f"sent {data['sent']} record(s) to {data['backend']}")
     print(f"{data['pending']} record(s) pending in {data['spool']}")
+    if data["open"]:
+        print(f"{data['open']} open record(s): calls running (or recovered once their lease ends)")
+    if data["quarantined"]:
+        print(
+            f"{data['quarantined']} quarantined record(s): unreadable, kept for an operator "
+            "(state 'quarantined' in the spool)",
+            file=sys.stderr,
+        )
     for org, info in sorted(data["orgs"].items()):
         print(f"  {org}: {info['records']} record(s), estimated ${info['estimatedCostUsd']:.4f}")
         for provider, units in sorted(info["units"].items()):

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from livekit import api, rtc
 from livekit.agents import Agent, AgentSession, AutoSubscribe, JobContext
+from livekit.agents.metrics import ModelUsage
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from agent.log import logger
@@ -17,11 +20,13 @@ from agent.worker import metrics
 from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
 from agent.worker.settings import Settings, current
-from agent.worker.usage import CallRecord, get_usage, usage_lines
+from agent.worker.usage import CallRecord, LiveUsage, get_usage, usage_lines
+from agent.worker.usage.record import Completion
 from providers import ProviderError, skip_close_transcript_wait
 from providers.catalogue import NO_OVERRIDES, PriceOverrides
 from providers.chains import (
     Chains,
+    Failover,
     Routing,
     apply_strategy,
     build_chains,
@@ -46,9 +51,15 @@ class Call:
     started_at: float = field(default_factory=time.time)
     record: CallRecord | None = None
     """Set by ``finish``."""
+    live_usage: LiveUsage | None = None
+    """The open usage record while the call runs (set by ``start``)."""
 
     async def start(self, *, room: NotGivenOr[rtc.Room] = NOT_GIVEN) -> None:
-        """Start the session (on ``room``, or on whatever I/O was set) and greet."""
+        """Open the call's usage record (so a call whose worker dies is billed), start the
+        session (on ``room``, or on whatever I/O was set) and greet."""
+        if self.live_usage is None:
+            self.live_usage = get_usage().live(self.call_id, self._usage_so_far)
+            self.live_usage.start(self.session)
         await self.session.start(agent=self.agent, room=room)
         if self.org.agent.greeting:
             self.session.say(self.org.agent.greeting)
@@ -67,28 +78,14 @@ class Call:
             return self.record
         if _CALLS.get(self.call_id) is self:
             del _CALLS[self.call_id]
+        if self.live_usage is not None:
+            self.live_usage.stop()
         report = ctx.make_session_report(self.session)
-        org_id = self.org.organization_id
-        lines = usage_lines(
-            report.model_usage or [],
-            self.chains.configs,
-            org_id=org_id,
-            overrides=self.pricing,
+        self.record = self.usage_record(
+            report.model_usage or [], report.timestamp, list(self.chains.failovers.events)
         )
-        self.record = CallRecord(
-            call_id=self.call_id,
-            organization_id=org_id,
-            started_at=self.started_at,
-            ended_at=report.timestamp,
-            config_source=self.org.source.value,
-            config_version=self.org.version,
-            strategy=self.routing.strategy.value,
-            usage=lines,
-            failovers=list(self.chains.failovers.events),
-            room=self.room,
-        )
-        label = metrics.org_label(org_id)
-        for line in lines:
+        label = metrics.org_label(self.record.organization_id)
+        for line in self.record.usage:
             for unit, amount in line.units.items():
                 metrics.USAGE_UNITS.labels(label, line.kind, line.provider, unit.metric_label).inc(
                     amount
@@ -97,6 +94,43 @@ class Call:
         await get_usage().submit(self.record)
         await self.chains.aclose()
         return self.record
+
+    def usage_record(
+        self,
+        model_usage: Sequence[ModelUsage],
+        ended_at: float,
+        failovers: Sequence[Failover],
+        completion: Completion = "normal",
+    ) -> CallRecord:
+        """This call's record with what livekit counted until ``ended_at``, priced."""
+        org_id = self.org.organization_id
+        return CallRecord(
+            call_id=self.call_id,
+            organization_id=org_id,
+            started_at=self.started_at,
+            ended_at=ended_at,
+            config_source=self.org.source.value,
+            config_version=self.org.version,
+            strategy=self.routing.strategy.value,
+            usage=usage_lines(
+                model_usage,
+                self.chains.configs,
+                org_id=org_id,
+                overrides=self.pricing,
+                warn=completion == "normal",
+            ),
+            failovers=failovers,
+            room=self.room,
+            completion=completion,
+        )
+
+    def _usage_so_far(self) -> Callable[[], dict[str, Any]]:
+        """A checkpoint, on the call's loop: copies only (``session.usage`` is livekit's
+        copy); the pricing and JSON run on the usage writer's thread."""
+        at = time.time()
+        used = self.session.usage.model_usage
+        failovers = list(self.chains.failovers.events)
+        return lambda: self.usage_record(used, at, failovers, "recovered").to_json()
 
 
 _CALLS: dict[str, Call] = {}

@@ -70,6 +70,19 @@ SPOOL_DEPTH = Gauge(
     multiprocess_mode="mostrecent",
 )
 SPOOL_FULL = Counter("voice_agent_usage_spool_full", "Usage records the full spool could only log")
+SPOOL_WRITE_ERRORS = Counter(
+    "voice_agent_usage_spool_write_errors",
+    "Usage spool writes that failed (full disk, broken file): op is checkpoint or close",
+    ["op"],
+)
+RECOVERED = Counter(
+    "voice_agent_usage_records_recovered",
+    "Open usage records of calls whose process died, closed at their last checkpoint",
+)
+QUARANTINED = Counter(
+    "voice_agent_usage_records_quarantined",
+    "Spooled usage records that cannot be sent as they are (not JSON): kept, set aside",
+)
 
 OTHER = "other"
 ALL = "all"

@@ -42,6 +42,7 @@ def status(health: HealthRegistry | None = None, *, executor: str = "thread") ->
     health = health or get_health()
     usage = get_usage()
     spool = usage.spool
+    counts = spool.counts() if spool else {"open": 0, "closed": 0, "quarantined": 0}
     return {
         "generatedAt": _iso(time.time()),
         "pid": os.getpid(),
@@ -63,7 +64,9 @@ def status(health: HealthRegistry | None = None, *, executor: str = "thread") ->
         "usageSpool": {
             "backend": usage.settings.url is not None,
             "path": str(spool.path) if spool else None,
-            "pending": spool.depth() if spool else 0,
+            "pending": counts["closed"],
+            "open": counts["open"],
+            "quarantined": counts["quarantined"],
         },
     }
 
@@ -95,7 +98,10 @@ class StatusServer(utils.http_server.HttpServer):
 def _print_text(data: dict[str, Any]) -> None:
     spool = data.get("usageSpool", {})
     print(f"worker pid {data.get('pid')}   executor {data.get('executor')}")
-    print(f"usage spool: {spool.get('pending', 0)} pending   {spool.get('path') or '-'}")
+    print(
+        f"usage spool: {spool.get('pending', 0)} pending, {spool.get('open', 0)} open   "
+        f"{spool.get('path') or '-'}"
+    )
     providers = data.get("providers", [])
     if not providers:
         print("providers: none used yet")

@@ -10,6 +10,7 @@ cost 0); a deployment overrides them with ``PRICING_JSON`` and an organization w
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +25,10 @@ PriceTable = Mapping[str, Price]
 """Model name (or a prefix of it, or ``*`` for any) → price."""
 
 FREE: PriceTable = {"*": {}}
+
+MAX_PRICE = 1_000_000.0
+"""USD per unit no real price reaches; above it a price is a typo (or ``1e308``, whose cost
+of a whole call overflows to infinity and turns the record into invalid JSON)."""
 
 
 def per_minute(usd: float) -> float:
@@ -83,10 +88,25 @@ def parse_price(raw: object, where: str) -> dict[Unit, float]:
         except ValueError:
             known = ", ".join(u.value for u in Unit)
             raise ConfigError(f"{where}: unknown pricing unit {name!r} (known: {known})") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"{where}: pricing.{name} must be a non-negative number")
-        price[unit] = float(value)
+        price[unit] = _usd(value, f"{where}: pricing.{name}")
     return price
+
+
+def _usd(value: object, where: str) -> float:
+    """A finite price in [0, MAX_PRICE]: JSON's ``NaN``, ``Infinity``, ``1e999`` (which
+    Python's json reads as inf) and integers too big for a float are refused here, at
+    parse, so no call's record is ever priced with them."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} must be a number (USD per unit)")
+    try:
+        usd = float(value)
+    except OverflowError:
+        raise ConfigError(f"{where} is too large a number") from None
+    if not math.isfinite(usd) or not 0 <= usd <= MAX_PRICE:
+        raise ConfigError(
+            f"{where} must be a finite number from 0 to {MAX_PRICE:g} USD per unit, not {usd!r}"
+        )
+    return usd
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@
         backend.requests_for("acme")             # what the worker sent
 
 ``POST /api/usage/calls`` stores usage records by ``Idempotency-Key`` (``usage_records``;
-``usage`` / ``usage_gate`` make it fail, stall or answer garbage; ``providers_gate`` holds
-provider answers the same way).
+``usage`` / ``usage_gate`` make it fail, stall, trickle its answer or answer garbage;
+``providers_gate`` holds provider answers the same way; ``usage_posting`` counts posts in
+progress, ``usage_overlap`` the most at once for one key).
 
 ``GET /api/providers/organization/enabled`` reads the org from ``X-Organization-Id``,
 answers its payload with ``ETag: <version>`` and answers 304 when ``If-None-Match`` equals
@@ -126,6 +127,10 @@ class BackendServer:
         self.usage_posts: list[tuple[str, int]] = []
         """Every usage post: (idempotency key, status answered)."""
         self.usage_headers: list[dict[str, str]] = []
+        self.usage_posting: dict[str, int] = {}
+        """Posts in progress per idempotency key."""
+        self.usage_overlap = 0
+        """The most posts of one key the server was handling at the same time."""
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -237,11 +242,20 @@ class BackendServer:
         )
         self._recorded.set()
 
-    async def _handle_usage(self, request: web.Request) -> web.Response:
+    async def _handle_usage(self, request: web.Request) -> web.StreamResponse:
         """Stores a record once per ``Idempotency-Key``; a repeat answers 409, like a
-        backend that already has it."""
+        backend that already has it. With ``usage.trickle`` the record is stored, then the
+        answer trickles out a byte at a time."""
         key = request.headers.get("Idempotency-Key", "")
         self.usage_headers.append(dict(request.headers))
+        self.usage_posting[key] = self.usage_posting.get(key, 0) + 1
+        self.usage_overlap = max(self.usage_overlap, self.usage_posting[key])
+        try:
+            return await self._answer_usage(request, key)
+        finally:
+            self.usage_posting[key] -= 1
+
+    async def _answer_usage(self, request: web.Request, key: str) -> web.StreamResponse:
         if self.usage_gate is not None:
             await self.usage_gate.wait()
         await self._sleep(self.usage.delay)
@@ -257,6 +271,21 @@ class BackendServer:
         if status == 201:
             self.usage_records[key] = await request.json()
         self.usage_posts.append((key, status))
+        if self.usage.trickle is not None:
+            body = json.dumps({"status": status, "padding": "x" * 200}).encode()
+            resp = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+            resp.content_length = len(body)
+            await resp.prepare(request)
+            try:
+                for i in range(len(body)):
+                    if self._closing.is_set():
+                        break
+                    await resp.write(body[i : i + 1])
+                    await self._sleep(self.usage.trickle)
+                await resp.write_eof()
+            except (ConnectionError, RuntimeError):
+                pass  # the client gave up
+            return resp
         if self.usage.raw_body is not None:
             return web.Response(status=status, body=self.usage.raw_body)
         return web.json_response({"status": status}, status=status)

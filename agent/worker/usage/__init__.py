@@ -1,5 +1,6 @@
 """Per-call usage records: built from livekit's accounting, priced, spooled, sent."""
 
+from agent.worker.usage.checkpoint import LiveUsage
 from agent.worker.usage.record import CallRecord, UsageLine, usage_lines
 from agent.worker.usage.shipper import (
     UsageSender,
@@ -11,6 +12,7 @@ from agent.worker.usage.shipper import (
 
 __all__ = [
     "CallRecord",
+    "LiveUsage",
     "UsageLine",
     "UsageSender",
     "UsageSettings",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from livekit.agents.metrics import (
     LLMModelUsage,
@@ -44,6 +44,12 @@ class UsageLine:
         }
 
 
+Completion = Literal["normal", "recovered"]
+"""``normal``: the call's own end wrote the record. ``recovered``: the call's process died
+(or its job did); another process (or the same worker, restarted) closed the record as the
+last checkpoint left it, so ``endedAt`` is that checkpoint's time."""
+
+
 @dataclass(frozen=True)
 class CallRecord:
     call_id: str
@@ -56,6 +62,7 @@ class CallRecord:
     usage: Sequence[UsageLine] = ()
     failovers: Sequence[Failover] = ()
     room: str | None = None
+    completion: Completion = "normal"
 
     @property
     def estimated_cost_usd(self) -> float:
@@ -84,6 +91,7 @@ class CallRecord:
                 for f in self.failovers
             ],
             "estimatedCostUsd": round(self.estimated_cost_usd, 8),
+            "completion": self.completion,
         }
 
 
@@ -120,10 +128,12 @@ def usage_lines(
     *,
     org_id: str | None,
     overrides: PriceOverrides | None = None,
+    warn: bool = True,
 ) -> list[UsageLine]:
     """Price livekit's per-(provider, model) usage. ``configs`` maps (kind, the plugin's
     provider string) to the config that built it, whose org pricing applies; ``overrides``
-    are the worker's ``PRICING_JSON``."""
+    are the worker's ``PRICING_JSON``. ``warn``: log what is priced at 0 (once per call,
+    at its close: not at every checkpoint)."""
     overrides = overrides or NO_OVERRIDES
     lines: list[UsageLine] = []
     for usage in model_usage:
@@ -135,10 +145,11 @@ def usage_lines(
             continue
         config = configs.get((kind, usage.provider))
         if config is None:
-            logger.warning(
-                "usage from a provider this call did not configure; priced at 0",
-                extra={"org": org_id, "kind": kind, "provider": usage.provider},
-            )
+            if warn:
+                logger.warning(
+                    "usage from a provider this call did not configure; priced at 0",
+                    extra={"org": org_id, "kind": kind, "provider": usage.provider},
+                )
             lines.append(UsageLine(kind, usage.provider, usage.model, units, 0.0))
             continue
         price = price_of(config, usage.model, overrides)

@@ -45,6 +45,7 @@ SAMPLES = {
     "USAGE_SPOOL_MAX_RECORDS": "10",
     "USAGE_POST_TIMEOUT": "1",
     "USAGE_RETRY_MAX": "9",
+    "USAGE_CHECKPOINT_SECONDS": "2",
     "STT_CONNECT_TIMEOUT": "1",
     "LLM_FIRST_TOKEN_TIMEOUT": "1",
     "TTS_FIRST_AUDIO_TIMEOUT": "1",
@@ -73,7 +74,7 @@ SAMPLES = {
 }
 """A valid value other than the default, for every variable the settings read."""
 
-NOT_FROM_THE_ENVIRONMENT = {"usage.poll_interval"}
+NOT_FROM_THE_ENVIRONMENT = {"usage.poll_interval", "usage.drain_seconds"}
 """Fields the code sets (tests shorten it), with no variable of their own."""
 
 

@@ -30,7 +30,13 @@ async def test_status_is_served_as_json_on_its_route() -> None:
     assert piper["provider"] == "piper" and piper["key"] == "tts/piper@test"
     assert piper["state"] == "open" and not piper["up"] and piper["failures"] == 1
     assert "ConnectionRefusedError" in piper["lastError"] and piper["lastErrorAt"]
-    assert data["usageSpool"] == {"backend": False, "path": None, "pending": 0}
+    assert data["usageSpool"] == {
+        "backend": False,
+        "path": None,
+        "pending": 0,
+        "open": 0,
+        "quarantined": 0,
+    }
 
 
 def test_status_port_setting() -> None:

@@ -21,7 +21,7 @@ from agent.tools.caller_audio import say
 from agent.tools.simulate import simulate_call
 from agent.worker.call import Call
 from agent.worker.usage import CallRecord, UsageSender, UsageSettings, get_usage, usage_lines
-from agent.worker.usage.spool import SpoolFull, UsageSpool
+from agent.worker.usage.spool import Pending, SpoolFull, UsageSpool
 from providers.catalogue import provider_config
 from providers.catalogue.pricing import PriceOverrides, Unit
 from providers.config.loader import ProviderLoader
@@ -176,6 +176,9 @@ async def test_simulated_call_record_matches_livekit_and_a_stalled_backend_never
 
     assert [t.text for t in result.turns if t.role == "assistant"] == [answer]
     assert backend.usage_records[body["callId"]] == body
+    # its record was open from the call's start; the close replaced it: one post, normal
+    assert backend.usage_posts == [(body["callId"], 201)]
+    assert body["completion"] == "normal"
     headers = backend.usage_headers[0]
     assert headers["Idempotency-Key"] == body["callId"]
     assert headers["X-Organization-Id"] == "acme"
@@ -240,7 +243,7 @@ async def test_a_slow_backend_times_out_and_the_record_stays(tmp_path: Path) -> 
         await asyncio.wait_for(s.submit(record("c1")), 10)
         assert await asyncio.wait_for(s.send(), 10) == 0
         (pending,) = s.spool.pending()  # type: ignore[union-attr]
-        assert pending.last_error == "ReadTimeout"
+        assert pending.last_error in ("ReadTimeout", "PostDeadline (0.5 s)")
 
 
 async def test_without_a_backend_the_record_is_logged_not_spooled(
@@ -266,8 +269,10 @@ def test_a_full_spool_refuses_and_keeps_what_it_has(tmp_path: Path) -> None:
 def test_a_leased_record_is_not_handed_to_a_second_sender(tmp_path: Path) -> None:
     first, second = UsageSpool(tmp_path), UsageSpool(tmp_path)
     first.add(record("c1").to_json())
-    assert [p.call_id for p in first.lease(now=time.time(), seconds=30)] == ["c1"]
-    assert second.lease(now=time.time(), seconds=30) == []
+    claimed = first.claim("c1", owner="first", seconds=30)
+    assert isinstance(claimed, Pending) and claimed.call_id == "c1"
+    assert second.due(now=time.time()) == []
+    assert second.claim("c1", owner="second", seconds=30, everything=True) is None
 
 
 # --- 20 calls, an outage and a restart: every record stored exactly once -------------
