@@ -17,7 +17,14 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from providers import EnvReader, env_reader
-from providers.chains import BreakerState, Failover, HealthKeys, HealthRegistry, describe_error
+from providers.chains import (
+    Blame,
+    BreakerState,
+    Failover,
+    HealthKeys,
+    HealthRegistry,
+    describe_error,
+)
 
 CALLS = Counter("voice_agent_calls", "Calls configured", ["org", "config_source"])
 REFUSED = Counter(
@@ -134,6 +141,8 @@ def _on_health(
 ) -> None:
     if error is not None:
         PROVIDER_ERRORS.labels(keys.kind, keys.provider, describe_error(error)).inc()
+    if keys.scope(key) is Blame.CONFIG:
+        return  # one org's config, not the provider: no series per org and config
     PROVIDER_UP.labels(keys.kind, keys.provider, key).set(
         0.0 if state is BreakerState.OPEN else 1.0
     )
