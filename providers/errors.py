@@ -33,6 +33,11 @@ class OrgNotFoundError(BackendError):
     """The backend says the organization does not exist (HTTP 404): never fall back for it."""
 
 
+class InvalidOrgError(OrgNotFoundError):
+    """The organization id is not one (``providers.config.org_id``), or no backend request
+    can be built for it: an unknown org, refused in every mode, not a backend outage."""
+
+
 def who(org: str | None) -> str:
     """The ``org 'acme': `` prefix every error message starts with (empty without an org)."""
     return f"org '{org}': " if org else ""

@@ -6,6 +6,7 @@ The types they produce are ``providers.types``, re-exported here."""
 from providers.config.env import env_persona, env_providers
 from providers.config.env import variables as env_variables
 from providers.config.loader import ProviderLoader, get_loader
+from providers.config.org_id import ORG_ID_RULE, valid_org_id
 from providers.config.settings import LoaderSettings
 from providers.env_vars import env_bool, env_float
 from providers.types import (
@@ -20,6 +21,7 @@ from providers.types import (
 )
 
 __all__ = [
+    "ORG_ID_RULE",
     "AgentPersona",
     "ConfigSource",
     "FaqEntry",
@@ -36,4 +38,5 @@ __all__ = [
     "env_providers",
     "env_variables",
     "get_loader",
+    "valid_org_id",
 ]

@@ -30,8 +30,9 @@ import httpx
 
 from providers.config.backend import parse_response
 from providers.config.env import env_kind, env_providers
+from providers.config.org_id import ORG_ID_RULE, header_safe, valid_org_id
 from providers.config.settings import LoaderSettings
-from providers.errors import BackendError, ConfigError, OrgNotFoundError, who
+from providers.errors import BackendError, ConfigError, InvalidOrgError, OrgNotFoundError, who
 from providers.log import logger
 from providers.types import ConfigSource, OrgProviders, ProviderKind
 
@@ -90,6 +91,11 @@ class ProviderLoader:
         """The org's providers. Raises ``ProviderError`` only when no usable config exists."""
         if not organization_id or not self._settings.backend_url:
             return env_providers(organization_id, self._environ)
+        if not valid_org_id(organization_id):
+            raise InvalidOrgError(
+                f"{who(organization_id)}not a valid organization id ({ORG_ID_RULE}); refused "
+                "like an unknown organization"
+            )
         hit = self._cached(organization_id, providers_version)
         if hit is not None:
             return hit
@@ -127,10 +133,15 @@ class ProviderLoader:
         try:
             return await asyncio.wait_for(self._fetch(org_id, entry), self._settings.timeout)
         except OrgNotFoundError:
-            with self._cache_lock:
-                self._cache.pop(org_id, None)
-                self._failures.pop(org_id, None)
+            self._forget(org_id)
             raise
+        except (httpx.LocalProtocolError, UnicodeEncodeError) as e:
+            # built here, never sent: nothing about the backend, everything about the request
+            self._forget(org_id)
+            raise InvalidOrgError(
+                f"{who(org_id)}no backend request can be built for this organization "
+                f"({type(e).__name__}); refused like an unknown organization"
+            ) from None
         except asyncio.TimeoutError:
             reason = f"no answer within {self._settings.timeout:g} s"
         except httpx.HTTPError as e:
@@ -203,7 +214,8 @@ class ProviderLoader:
         }
         if s.internal_api_key is not None:
             headers["Authorization"] = f"Bearer {s.internal_api_key.get_secret_value()}"
-        if entry is not None and (tag := entry.etag or entry.config.version):
+        tag = entry.etag or entry.config.version if entry is not None else None
+        if tag and header_safe(tag):  # the backend's own version: never let it break the request
             headers["If-None-Match"] = tag
         self.backend_requests += 1
         async with self._http().stream("GET", s.providers_url, headers=headers) as resp:
@@ -256,6 +268,11 @@ class ProviderLoader:
                 follow_redirects=False,
             )
         return self._client
+
+    def _forget(self, org_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(org_id, None)
+            self._failures.pop(org_id, None)
 
     def invalidate(self, organization_id: str | None = None) -> None:
         """Forget the cached config and any remembered failure: the next load asks."""

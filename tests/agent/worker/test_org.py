@@ -43,3 +43,12 @@ def test_malformed_dispatch_metadata_is_ignored_not_fatal(
     ref = resolve_org(bad, json.dumps({"organizationId": "globex"}), None)
     assert ref.organization_id == "globex" and ref.source == "room"
     assert "ignoring malformed metadata" in caplog.text
+
+
+@pytest.mark.parametrize("bad", ["acme\n", "acme\r\n"])
+def test_a_trailing_newline_is_not_an_org_id(bad: str) -> None:
+    from agent.worker.org import check_org_id
+
+    assert resolve_org(json.dumps({"organizationId": bad}), "", None).organization_id is None
+    with pytest.raises(ValueError, match="not a valid organization id"):
+        check_org_id(bad, "DEFAULT_ORGANIZATION_ID")
