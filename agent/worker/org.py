@@ -9,12 +9,11 @@ accept them as input.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent.log import logger
-from providers.config import ORG_ID_RULE, valid_org_id
+from providers.config import ORG_ID_RULE, bounded_json, valid_org_id
 
 MAX_METADATA_BYTES = 64 * 1024
 
@@ -56,9 +55,9 @@ def _parse(raw: str, source: str) -> tuple[str, str | None] | None:
     if len(raw.encode("utf-8", "replace")) > MAX_METADATA_BYTES:
         return _ignore(source, f"larger than {MAX_METADATA_BYTES} bytes")
     try:
-        data: Any = json.loads(raw)
-    except ValueError:
-        return _ignore(source, "not JSON")
+        data: Any = bounded_json.loads(raw)
+    except bounded_json.JsonError as e:
+        return _ignore(source, str(e))
     if not isinstance(data, dict):
         return _ignore(source, "not a JSON object")
     org = data.get("organizationId")

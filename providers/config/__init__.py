@@ -3,6 +3,7 @@
 answers and falls back to the environment (``loader``), with its settings (``settings``).
 The types they produce are ``providers.types``, re-exported here."""
 
+from providers.config import bounded_json
 from providers.config.env import env_persona, env_providers
 from providers.config.env import variables as env_variables
 from providers.config.loader import ProviderLoader, get_loader
@@ -32,6 +33,7 @@ __all__ = [
     "ProviderKind",
     "ProviderLoader",
     "Strategy",
+    "bounded_json",
     "env_bool",
     "env_float",
     "env_persona",
