@@ -24,11 +24,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from providers.bounded import Lru
 from providers.chains.blame import Blame, blame
 from providers.types import ProviderConfig
 
 T = TypeVar("T")
 DEFAULT_COOLDOWN = 30.0
+MAX_BREAKERS = 4096
+"""Breakers one worker process keeps (endpoints, credentials, org configs): past it the
+least recently used is forgotten (a forgotten open one is found again by one call)."""
 
 
 class BreakerState(str, enum.Enum):
@@ -121,11 +125,15 @@ class BreakerInfo:
 
 class HealthRegistry:
     def __init__(
-        self, *, cooldown: float = DEFAULT_COOLDOWN, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        cooldown: float = DEFAULT_COOLDOWN,
+        clock: Callable[[], float] = time.monotonic,
+        limit: int = MAX_BREAKERS,
     ) -> None:
         self._cooldown = cooldown
         self._clock = clock
-        self._breakers: dict[str, _Breaker] = {}
+        self._breakers: Lru[str, _Breaker] = Lru(limit)
         self._lock = threading.Lock()
         self._listeners: list[HealthListener] = []
 
@@ -140,7 +148,7 @@ class HealthRegistry:
             listener(keys, key, state, error)
 
     def _state(self, key: str) -> BreakerState:
-        b = self._breakers.get(key)
+        b = self._breakers.peek(key)
         if b is None or b.state is BreakerState.CLOSED:
             return BreakerState.CLOSED
         if b.state is BreakerState.OPEN and self._clock() - b.opened_at >= self._cooldown:
@@ -169,7 +177,8 @@ class HealthRegistry:
                 if state is BreakerState.OPEN:
                     return False
                 if state is BreakerState.HALF_OPEN:
-                    b = self._breakers[key]
+                    b = self._breakers.get(key)
+                    assert b is not None  # half-open: it exists
                     if b.probing:
                         return False
                     b.probing = True
@@ -247,9 +256,10 @@ class HealthRegistry:
         with self._lock:
             now = self._clock()
             out = []
-            for key in sorted(self._breakers):
+            for key in sorted(self._breakers.keys()):
                 state = self._state(key)
-                b = self._breakers[key]
+                b = self._breakers.peek(key)
+                assert b is not None
                 retry_in = max(0.0, self._cooldown - (now - b.opened_at))
                 out.append(
                     BreakerInfo(

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from providers.bounded import Lru
 from providers.config.backend import parse_response
 from providers.config.env import env_kind, env_providers
 from providers.config.org_id import ORG_ID_RULE, header_safe, valid_org_id
@@ -69,8 +70,9 @@ class ProviderLoader:
         self._settings = settings
         self._environ = environ
         self._clock = clock
-        self._cache: dict[str, _Entry] = {}
-        self._failures: dict[str, _Failure] = {}
+        # bounded: a worker meets org ids for weeks (``LoaderSettings.max_orgs``)
+        self._cache: Lru[str, _Entry] = Lru(settings.max_orgs)
+        self._failures: Lru[str, _Failure] = Lru(settings.max_orgs)
         self._cache_lock = threading.Lock()
         self._io = _IoLoop()
         # touched only on the I/O loop
@@ -152,7 +154,7 @@ class ProviderLoader:
             if self.on_request is not None:
                 self.on_request(time.monotonic() - started)
         with self._cache_lock:
-            self._failures[org_id] = _Failure(reason, self._clock() + self._settings.retry_after)
+            self._failures.put(org_id, _Failure(reason, self._clock() + self._settings.retry_after))
         return self._fallback(org_id, entry, reason)
 
     def _skip_backend(self, org_id: str) -> OrgProviders | None:
@@ -164,7 +166,10 @@ class ProviderLoader:
         now = self._clock()
         with self._cache_lock:
             failure = self._failures.get(org_id)
-            if failure is None or failure.retry_at <= now:
+            if failure is not None and failure.retry_at <= now:
+                self._failures.pop(org_id)  # the window is over: forget it
+                failure = None
+            if failure is None:
                 return None
             first, failure.announced = not failure.announced, True
             entry = self._cache.get(org_id)
@@ -254,8 +259,8 @@ class ProviderLoader:
     ) -> OrgProviders:
         entry = _Entry(config, etag, self._clock() + self._settings.cache_ttl)
         with self._cache_lock:
-            self._cache[org_id] = entry
-            self._failures.pop(org_id, None)
+            self._cache.put(org_id, entry)
+            self._failures.pop(org_id)
         source = ConfigSource.CACHE if revalidated else ConfigSource.BACKEND
         return config.model_copy(update={"source": source})
 
@@ -271,8 +276,8 @@ class ProviderLoader:
 
     def _forget(self, org_id: str) -> None:
         with self._cache_lock:
-            self._cache.pop(org_id, None)
-            self._failures.pop(org_id, None)
+            self._cache.pop(org_id)
+            self._failures.pop(org_id)
 
     def invalidate(self, organization_id: str | None = None) -> None:
         """Forget the cached config and any remembered failure: the next load asks."""
@@ -281,8 +286,8 @@ class ProviderLoader:
                 self._cache.clear()
                 self._failures.clear()
             else:
-                self._cache.pop(organization_id, None)
-                self._failures.pop(organization_id, None)
+                self._cache.pop(organization_id)
+                self._failures.pop(organization_id)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -15,6 +15,7 @@ DEFAULT_CONNECT_TIMEOUT = 1.0
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_RETRY_AFTER = 5.0
+DEFAULT_MAX_ORGS = 1000
 PROVIDERS_PATH = "/api/providers/organization/enabled"
 
 
@@ -33,6 +34,10 @@ class LoaderSettings:
     retry_after: float = DEFAULT_RETRY_AFTER
     """``PROVIDER_BACKEND_RETRY_AFTER``: seconds after a backend failure during which an org's
     loads use the fallback at once instead of each paying the timeout again (0 = always ask)."""
+    max_orgs: int = DEFAULT_MAX_ORGS
+    """``PROVIDER_CACHE_MAX_ORGS``: orgs whose config (and, apart, whose last backend
+    failure) one process keeps; past it the least recently used is forgotten, and its next
+    call asks the backend again."""
 
     @property
     def providers_url(self) -> str | None:
@@ -50,4 +55,5 @@ class LoaderSettings:
                 timeout=env.number("PROVIDER_TIMEOUT", DEFAULT_TIMEOUT),
                 max_body_bytes=env.integer("PROVIDER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
                 retry_after=env.number("PROVIDER_BACKEND_RETRY_AFTER", DEFAULT_RETRY_AFTER),
+                max_orgs=max(1, env.integer("PROVIDER_CACHE_MAX_ORGS", DEFAULT_MAX_ORGS)),
             )
