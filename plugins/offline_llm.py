@@ -125,7 +125,7 @@ class FaqIndex:
         self.entries: list[_Entry] = []
         self._by_stem: dict[str, list[int]] = {}
         self._by_word: dict[str, list[int]] = {}
-        self._variants: dict[str, set[str]] = {}  # a word or one deletion of it → words
+        self._variants: dict[str, list[str]] = {}  # a word or one deletion of it → words
 
     def prepare(self) -> None:
         """Build the index now (the catalogue does it on a thread of its own)."""
@@ -146,7 +146,7 @@ class FaqIndex:
                 for w in raw:
                     if w not in self._by_word:  # a word's variants once, however many use it
                         for v in _variants(w):
-                            self._variants.setdefault(v, set()).add(w)
+                            self._variants.setdefault(v, []).append(w)
                     self._by_word.setdefault(w, []).append(i)
             self._built = True
 

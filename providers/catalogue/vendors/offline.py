@@ -16,9 +16,9 @@ from providers.catalogue.spec import LLM, BuildRequest, ProviderSpec
 from providers.types import FaqEntry
 
 NAME = "offline"
-MAX_INDEXES = 64
-"""FAQ indexes one process keeps (one per distinct FAQ in use); the least recently used
-goes first."""
+MAX_INDEXES = 8
+"""FAQ indexes one process keeps (one per distinct FAQ in use; about 15 MB for 3000 entries of
+distinct words); the least recently used goes first, and is indexed again if a call needs it."""
 
 _indexes: Lru[tuple[FaqEntry, ...], Any] = Lru(MAX_INDEXES)
 _lock = threading.Lock()
