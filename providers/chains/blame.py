@@ -3,7 +3,8 @@
 Breakers are shared by every call of the worker, so a failure may only close a provider for
 the calls it says something about. A failure caused by the request one org's config makes
 (an invalid model or temperature answered with 400, an over-long prompt, the org's own
-budget shorter than the worker's) says nothing about the service: it counts against that
+budget shorter than the worker's, a provider timeout it set below the default) says
+nothing about the service: it counts against that
 org's config alone, so that org's next calls skip it fast and no other org notices. Auth,
 quota and rate limits (401/402/403/429) belong to the key, shared by every org that uses it.
 Only what says "the service is down for everyone" (refused, reset, 5xx, a timeout at the
@@ -46,11 +47,14 @@ class BudgetTimeout(APITimeoutError):
         self.budget, self.own = budget, own
 
 
-def blame(error: BaseException) -> Blame:
+def blame(error: BaseException, *, own_timeouts: bool = False) -> Blame:
     """Which breaker ``error`` counts against (see the module docstring and the README's
-    failover table)."""
+    failover table). ``own_timeouts``: the config set one of its provider's timeouts below
+    the default (``Options.shortens_timeouts``), so a timeout is its own doing."""
     if isinstance(error, BudgetTimeout):
-        return Blame.CONFIG if error.own else Blame.ENDPOINT
+        return Blame.CONFIG if error.own or own_timeouts else Blame.ENDPOINT
+    if isinstance(error, APITimeoutError) and own_timeouts:
+        return Blame.CONFIG
     status = error.status_code if isinstance(error, APIStatusError) else None
     if status in CREDENTIAL_STATUSES:
         return Blame.CREDENTIAL

@@ -60,6 +60,8 @@ class HealthKeys:
     config: str | None = None
     """``kind/provider@endpoint~org#hash``: this org's options and key for the provider. A
     changed config is a new breaker, so a fix takes effect on the next call."""
+    own_timeouts: bool = False
+    """The config set a provider timeout below its default (``Options.shortens_timeouts``)."""
 
     @classmethod
     def of(cls, config: ProviderConfig, org_id: str | None = None) -> HealthKeys:
@@ -71,7 +73,14 @@ class HealthKeys:
             [config.settings.model_dump(mode="json"), credential], sort_keys=True, default=str
         )
         own = f"{endpoint}~{org_id or '-'}#{_digest(what)}"
-        return cls(endpoint, credential, config.kind.value, config.provider, own)
+        return cls(
+            endpoint,
+            credential,
+            config.kind.value,
+            config.provider,
+            own,
+            own_timeouts=config.settings.shortens_timeouts(),
+        )
 
     def all(self) -> tuple[str, ...]:
         return tuple(k for k in (self.endpoint, self.credential, self.config) if k is not None)
@@ -79,7 +88,7 @@ class HealthKeys:
     def for_error(self, error: BaseException) -> str | None:
         """Which breaker a failure counts against (``blame``); None: none of these — a
         config failure of keys made without a config key is not held against the endpoint."""
-        match blame(error):
+        match blame(error, own_timeouts=self.own_timeouts):
             case Blame.CREDENTIAL if self.credential is not None:
                 return self.credential
             case Blame.CONFIG:

@@ -45,6 +45,18 @@ def test_blame(error: BaseException, expected: Blame) -> None:
     assert blame(error) is expected
 
 
+def test_a_timeout_under_a_provider_timeout_the_config_shortened_is_the_config_s() -> None:
+    assert blame(APITimeoutError(), own_timeouts=True) is Blame.CONFIG
+    assert blame(BudgetTimeout("x", budget=2.0, own=False), own_timeouts=True) is Blame.CONFIG
+    assert blame(APIConnectionError(), own_timeouts=True) is Blame.ENDPOINT  # refused
+    assert blame(status(500), own_timeouts=True) is Blame.ENDPOINT
+    piper = provider_config(provider="piper", kind=ProviderKind.TTS, options={"timeout": 0.1})
+    assert HealthKeys.of(piper).own_timeouts
+    assert not HealthKeys.of(provider_config(provider="piper", kind=ProviderKind.TTS)).own_timeouts
+    slower = provider_config(provider="piper", kind=ProviderKind.TTS, options={"timeout": 9})
+    assert not HealthKeys.of(slower).own_timeouts
+
+
 def config(**options: object) -> ProviderConfig:
     return provider_config(
         provider="openai",

@@ -23,6 +23,7 @@ from tests.standins.deepgram import DeepgramStandin
 from tests.standins.elevenlabs import ElevenLabsStandin
 from tests.standins.faults import Fault
 from tests.standins.openai import OpenAIStandin
+from tests.standins.piper_server import hung_server
 from tests.support.audio import speech_frames
 from tests.support.failover import (
     BUDGET,
@@ -216,3 +217,23 @@ async def test_stt_a_5xx_is_everyone_s(http: None, speech: list[rtc.AudioFrame])
         assert await stt_call(health, org("acme", a, b), speech) == "backup"
         await primary.set_fault(Fault.OK)
         assert await stt_call(health, org("globex", a, b), speech) == "backup"
+
+
+async def test_tts_a_provider_timeout_the_org_set_short_is_that_org_s_alone(http: None) -> None:
+    """Piper's own ``timeout`` option, set below its default by org A, runs out against a
+    shared Piper server that hangs: A's config breaker opens, the server's does not."""
+    health = HealthRegistry()
+    async with hung_server() as port, CartesiaStandin() as backup:
+        piper = {"host": "127.0.0.1", "port": port}
+        a = cfg("piper", TTS_, 10, None, timeout=SHORT, **piper)
+        b = cfg("cartesia", TTS_, 1, KEY_B, base_url=backup.base_url)
+        await tts_call(health, org("acme", a, b))
+        assert len(backup.texts) == 1
+        assert_only_the_org_config_is_open(health, a, "acme")
+        plain = cfg("piper", TTS_, 10, None, **piper)
+        globex = build_chains(org("globex", plain, b), vad=None, health=health, failover=FAILOVER)
+        acme = build_chains(org("acme", a, b), vad=None, health=health, failover=FAILOVER)
+        assert globex.providers[TTS_] == ["piper", "cartesia"]  # globex still starts on it
+        assert acme.providers[TTS_] == ["cartesia", "piper"]  # acme skips it
+        await globex.aclose()
+        await acme.aclose()
