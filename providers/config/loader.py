@@ -94,9 +94,9 @@ class ProviderLoader:
         if not organization_id or not self._settings.backend_url:
             return env_providers(organization_id, self._environ)
         if not valid_org_id(organization_id):
-            raise InvalidOrgError(
-                f"{who(organization_id)}not a valid organization id ({ORG_ID_RULE}); refused "
-                "like an unknown organization"
+            raise InvalidOrgError(  # repr: the id may hold the newline that makes it invalid
+                f"org {organization_id!r}: not a valid organization id ({ORG_ID_RULE}); "
+                "refused like an unknown organization"
             )
         hit = self._cached(organization_id, providers_version)
         if hit is not None:
@@ -141,7 +141,7 @@ class ProviderLoader:
             # built here, never sent: nothing about the backend, everything about the request
             self._forget(org_id)
             raise InvalidOrgError(
-                f"{who(org_id)}no backend request can be built for this organization "
+                f"org {org_id!r}: no backend request can be built for this organization "
                 f"({type(e).__name__}); refused like an unknown organization"
             ) from None
         except asyncio.TimeoutError:

@@ -30,8 +30,9 @@ async def test_a_trailing_newline_is_refused_not_an_outage(
     backend: BackendServer, make_loader: MakeLoader, env_fallback: bool
 ) -> None:
     loader = make_loader(backend.url, env_fallback=env_fallback)
-    with pytest.raises(InvalidOrgError, match="not a valid organization id"):
+    with pytest.raises(InvalidOrgError, match="not a valid organization id") as refused:
         await within(loader.load(f"{ORG}\n"))
+    assert "\n" not in str(refused.value)  # no forged log line either
     assert backend.requests == [] and loader.backend_requests == 0
 
 
