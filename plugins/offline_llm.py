@@ -117,9 +117,8 @@ class FaqIndex:
     (``OfflineStream``), not while the call is being set up."""
 
     def __init__(self, faq: Iterable[tuple[str, str] | tuple[str, str, Sequence[str]]]) -> None:
-        """``faq`` is read when the index is first used, and may be read more than once (a
-        sequence, not an iterator)."""
-        self._source = faq
+        """``faq`` is read when the index is first used (an iterator is read now)."""
+        self._source = faq if isinstance(faq, Sequence) else list(faq)
         self._built = False
         self._lock = threading.Lock()
         self.entries: list[_Entry] = []

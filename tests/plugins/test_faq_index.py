@@ -104,3 +104,9 @@ def test_the_catalogue_indexes_an_faq_once_per_faq() -> None:
     assert faq_index(tuple(FaqEntry(question=q, answer=a, keywords=k) for q, a, k in DEMO)) is first
     changed = (*faq[:-1], FaqEntry(question="Do you open on Sundays?", answer="No."))
     assert faq_index(changed) is not first
+
+
+def test_an_faq_given_as_an_iterator_is_read_whole() -> None:
+    responder = OfflineLLM(faq=iter(DEMO))
+    assert responder.answer(DEMO[0][0]) == DEMO[0][1]
+    assert DEMO[0][0].split("?")[0].lower() in responder.answer("zzz qqq")
