@@ -138,12 +138,18 @@ class ProviderLoader:
             self._forget(org_id)
             raise
         except (httpx.LocalProtocolError, UnicodeEncodeError) as e:
-            # built here, never sent: nothing about the backend, everything about the request
-            self._forget(org_id)
-            raise InvalidOrgError(
-                f"org {org_id!r}: no backend request can be built for this organization "
-                f"({type(e).__name__}); refused like an unknown organization"
-            ) from None
+            # built here, never sent: nothing about the backend, everything about the request —
+            # the org's id, or else the worker's own settings (as a refused key would be)
+            if not header_safe(org_id):
+                self._forget(org_id)
+                raise InvalidOrgError(
+                    f"org {org_id!r}: no backend request can be built for this organization "
+                    f"({type(e).__name__}); refused like an unknown organization"
+                ) from None
+            reason = (
+                f"this worker cannot build the backend request ({type(e).__name__}): check "
+                "AICO_INTERNAL_API_KEY"
+            )
         except asyncio.TimeoutError:
             reason = f"no answer within {self._settings.timeout:g} s"
         except httpx.HTTPError as e:

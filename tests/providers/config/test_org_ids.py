@@ -9,7 +9,7 @@ import pytest
 
 import providers.config.loader as loader_module
 from providers.config.org_id import header_safe, valid_org_id
-from providers.errors import InvalidOrgError
+from providers.errors import BackendError, InvalidOrgError
 from providers.types import ConfigSource
 from tests.standins.backend import BackendServer
 from tests.support.loader import ORG, FakeClock, MakeLoader, acme_body, within
@@ -60,3 +60,13 @@ async def test_a_version_unfit_for_a_header_is_not_sent_back(
     again = await within(loader.load(ORG))  # revalidation asks without If-None-Match
     assert again.source is ConfigSource.BACKEND, again.source
     assert [r.if_none_match for r in backend.requests] == [None, None]
+
+
+async def test_a_request_the_worker_s_own_key_breaks_is_the_worker_s_not_the_org_s(
+    backend: BackendServer, make_loader: MakeLoader
+) -> None:
+    """The org is fine; the worker's key cannot go in a header: like a key the backend
+    refuses (401), an outage of this worker's, named — not an unknown org."""
+    loader = make_loader(backend.url, key=" odd key ", env_fallback=False)
+    with pytest.raises(BackendError, match="cannot build the backend request.*INTERNAL_API_KEY"):
+        await within(loader.load(ORG))
