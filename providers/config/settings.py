@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
+from providers.config.org_id import header_safe
 from providers.env_vars import EnvReader, env_reader
+from providers.errors import ConfigError
 
 DEFAULT_CACHE_TTL = 300.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
@@ -17,6 +20,15 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_RETRY_AFTER = 5.0
 DEFAULT_MAX_ORGS = 1000
 PROVIDERS_PATH = "/api/providers/organization/enabled"
+
+
+def _backend_url(raw: str) -> str:
+    """An http(s) URL with a host: a URL no request can be built from would otherwise pass
+    for a backend outage on every call, and run every org on the environment's keys."""
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or not header_safe(raw):
+        raise ConfigError(f"AICO_BACKEND_URL={raw!r}: use an http:// or https:// URL")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,7 @@ class LoaderSettings:
     def from_env(cls, environ: Mapping[str, str] | EnvReader) -> LoaderSettings:
         with env_reader(environ) as env:
             return cls(
-                backend_url=env.text("AICO_BACKEND_URL"),
+                backend_url=env.value("AICO_BACKEND_URL", _backend_url, None),
                 internal_api_key=env.secret("AICO_INTERNAL_API_KEY"),
                 env_fallback=env.flag("PROVIDER_ENV_FALLBACK", True),
                 cache_ttl=env.number("PROVIDER_CACHE_TTL", DEFAULT_CACHE_TTL),
