@@ -206,8 +206,13 @@ class HealthRegistry:
                 ago = now - b.opened_at
                 if state is BreakerState.OPEN:
                     retry_in = max(0.0, self._cooldown - ago)
+                    calls = (
+                        "this organization's calls skip it with this config"
+                        if keys.scope(key) is Blame.CONFIG
+                        else "every call skips it"
+                    )
                     return (
-                        f"it failed {ago:.0f} s ago ({b.reason}); every call skips it until "
+                        f"it failed {ago:.0f} s ago ({b.reason}); {calls} until "
                         f"one call tries it again in {retry_in:.0f} s (PROVIDER_COOLDOWN)"
                     )
                 if b.probing:

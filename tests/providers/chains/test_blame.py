@@ -89,3 +89,11 @@ def test_healthy_config_breakers_are_not_listed() -> None:
     keys = HealthKeys.of(config(), "acme")
     health.register(keys)
     assert {b.key for b in health.snapshot()} == {keys.endpoint, keys.credential}
+
+
+def test_a_skip_for_an_org_config_says_so() -> None:
+    health = HealthRegistry()
+    keys = HealthKeys.of(config(), "acme")
+    health.record_failure(keys, status(400))
+    assert not health.allow(keys)
+    assert "this organization's calls skip it with this config" in health.why_skipped(keys)
