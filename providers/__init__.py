@@ -3,6 +3,7 @@ can be built (``providers.catalogue``) and how a call survives a provider's fail
 (``providers.chains``). ``agent/`` imports those packages' faces and the names below, not
 the modules behind them."""
 
+from providers.bounded import Lru
 from providers.compat import (
     ATTRIBUTE_AGENT_STATE,
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
@@ -14,6 +15,7 @@ from providers.env_vars import EnvReader, SettingsError, env_reader
 from providers.errors import (
     BackendError,
     ConfigError,
+    InvalidOrgError,
     MissingSecretError,
     OrgNotFoundError,
     ProviderError,
@@ -27,6 +29,8 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "EnvReader",
+    "InvalidOrgError",
+    "Lru",
     "MissingSecretError",
     "OrgNotFoundError",
     "ProviderError",

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 
 class ProviderError(Exception):
-    """Base class: anything that stops a provider (or a whole config) from being used."""
+    """Base class: anything that stops a provider (or a whole config) from being used.
+
+    ``code``: what a refused call tells the room (``agent.worker.call``) — short, fixed,
+    the same for every org; the message, with the org and the detail, stays in the log."""
+
+    code = "refused"
 
 
 class ConfigError(ProviderError):
     """A provider config is invalid (bad option, missing secret, empty chain)."""
+
+    code = "config-error"
 
 
 class MissingSecretError(ConfigError):
@@ -24,13 +31,26 @@ class MissingSecretError(ConfigError):
 class ProviderUnavailableError(ProviderError):
     """The provider cannot run on this machine (plugin not installed, local model missing)."""
 
+    code = "provider-unavailable"
+
 
 class BackendError(ProviderError):
     """The backend could not give a usable answer (down, slow, refused us, sent garbage)."""
 
+    code = "backend-unavailable"
+
 
 class OrgNotFoundError(BackendError):
     """The backend says the organization does not exist (HTTP 404): never fall back for it."""
+
+    code = "unknown-org"
+
+
+class InvalidOrgError(OrgNotFoundError):
+    """The organization id is not one (``providers.config.org_id``), or no backend request
+    can be built for it: an unknown org, refused in every mode, not a backend outage."""
+
+    code = "invalid-org"
 
 
 def who(org: str | None) -> str:

@@ -74,6 +74,19 @@ class Options(BaseModel):
         None: the plugin's own default. Breakers and ``local-only`` key on it."""
         return None
 
+    def shortens_timeouts(self) -> bool:
+        """A ``*timeout`` option (Piper's ``timeout``…) is set below its default: a timeout
+        the provider then meets is this config's doing, not an outage
+        (``providers.chains.blame``). ``first_result_timeout`` is the chain's to judge."""
+        for name, info in type(self).model_fields.items():
+            if not name.endswith("timeout") or name == "first_result_timeout":
+                continue
+            value, default = getattr(self, name), info.default
+            numbers = (int, float)
+            if isinstance(value, numbers) and isinstance(default, numbers) and value < default:
+                return True
+        return False
+
 
 class ProviderConfig(BaseModel):
     """One provider in one chain: which plugin, how eager, its settings and keys.

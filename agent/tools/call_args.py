@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from agent.worker.org import check_org_id
+from providers.config import bounded_json
 
 DEFAULT_OUTPUT = Path("out/call.wav")
 """The stereo recording of a call (left: caller, right: agent)."""
@@ -35,10 +36,10 @@ def job_metadata(args: argparse.Namespace) -> str:
     """The job metadata a dispatch would carry, from ``--org`` or ``--metadata``.
     Raises ``ValueError`` with the rule when either is invalid."""
     if args.metadata is not None:
-        try:
-            json.loads(args.metadata)  # a clear error now rather than a default org later
-        except json.JSONDecodeError as e:
-            raise ValueError(f"--metadata is not JSON: {e}") from None
+        try:  # a clear error now rather than a default org later
+            bounded_json.loads(args.metadata)
+        except bounded_json.JsonError as e:
+            raise ValueError(f"--metadata: {e}") from None
         return str(args.metadata)
     if args.org:
         return json.dumps({"organizationId": check_org_id(args.org, "--org")})

@@ -32,7 +32,7 @@ def redact(options: Any) -> dict[str, Any]:
 
 
 def _entry(
-    config: ProviderConfig, result: ProbeResult | None, health: HealthRegistry
+    config: ProviderConfig, result: ProbeResult | None, health: HealthRegistry, org_id: str | None
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "provider": config.provider,
@@ -44,7 +44,8 @@ def _entry(
         # a config that cannot be built (missing key, bad option) is no verdict on the
         # provider's health: no breaker is involved
         config_problem = not result.ok and result.error is None
-        entry["breaker"] = None if config_problem else health.state_of(HealthKeys.of(config)).value
+        keys = HealthKeys.of(config, org_id)
+        entry["breaker"] = None if config_problem else health.state_of(keys).value
     return entry
 
 
@@ -70,7 +71,9 @@ def report(
         "overBudget": routing.over_budget,
     }
     for kind in ProviderKind:
-        out[kind.value] = [_entry(c, by_config.get(id(c)), health) for c in org.chain(kind)]
+        out[kind.value] = [
+            _entry(c, by_config.get(id(c)), health, org.organization_id) for c in org.chain(kind)
+        ]
     out["dropped"] = [
         {"kind": d.config.kind.value, "provider": d.config.provider, "reason": d.reason}
         for d in dropped or []

@@ -67,6 +67,14 @@ class CallFailed(Exception):
     """Why the call could not happen, in one line for the person who placed it."""
 
 
+def _refused(published: str) -> CallFailed:
+    """The agent tells the room only ``call refused (<code>)``; the reason (which org, which
+    provider or setting) is in the worker's log, where the person who can fix it looks."""
+    inner = published.removeprefix("call refused (").removesuffix(")")
+    code = inner if inner != published else published
+    return CallFailed(f"the agent refused the call ({code}); see the worker's log for why")
+
+
 @dataclass
 class CallOptions:
     url: str
@@ -138,6 +146,7 @@ class _Room(AgentWatch):
 
     @property
     def error(self) -> str | None:
+        """What the agent published when it refused the call (``call refused (<code>)``)."""
         return self.agent.attributes.get(ATTRIBUTE_CALL_ERROR) if self.agent else None
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -313,7 +322,7 @@ async def _converse(
         await audio_in.aclose()
         await source.aclose()
     if side.error:
-        raise CallFailed(f"the agent refused the call: {side.error}")
+        raise _refused(side.error)
 
     left = audio_in.recording()
     # a frame's arrival time stamps its end; it started playing one frame earlier
@@ -347,7 +356,7 @@ async def _await_agent(
         options.join_timeout,
     )
     if side.error:
-        raise CallFailed(f"the agent refused the call: {side.error}")
+        raise _refused(side.error)
     if side.agent_left.is_set() and not side.agent_track.is_set():
         raise CallFailed(f"{who} left room {room_name} without answering: see the worker's log")
     if not ready:

@@ -221,7 +221,9 @@ async def prepare_call(
 
 ATTRIBUTE_CALL_ERROR = "voice_agent.error"
 """Set on the agent participant when the call cannot be configured, just before it leaves,
-so the caller (``python -m agent call``, a client app) can say why instead of waiting."""
+so the caller (``python -m agent call``, a client app) knows instead of waiting:
+``call refused (<code>)``, the error's ``code`` (``unknown-org``, ``backend-unavailable``…).
+The reason itself names orgs, providers and settings: it stays in the worker's log."""
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -229,7 +231,7 @@ async def entrypoint(ctx: JobContext) -> None:
     try:
         call = await prepare_call(ctx)
     except ProviderError as e:
-        await refuse_call(ctx, str(e))
+        await refuse_call(ctx, str(e), code=e.code)
         return
     watch_hang_up(ctx, call.session)
     await call.start(room=ctx.room)
@@ -314,15 +316,18 @@ async def session_ended(ctx: JobContext) -> None:
         await call.finish(ctx)
 
 
-async def refuse_call(ctx: JobContext, reason: str) -> None:
+async def refuse_call(ctx: JobContext, reason: str, *, code: str = ProviderError.code) -> None:
     """End a call that cannot run (unknown org, backend-only with the backend down, an org
-    whose chains cannot be built): log it, tell the room why, leave. The worker goes on
-    taking calls. ``reason`` is a ``ProviderError`` message, which never holds a secret."""
-    logger.error("call refused", extra={"room": ctx.job.room.name, "reason": reason})
+    whose chains cannot be built): log why, tell the room only that it was refused and
+    ``code``, leave. The worker goes on taking calls. ``reason`` is a ``ProviderError``
+    message, which never holds a secret."""
+    logger.error("call refused", extra={"room": ctx.job.room.name, "code": code, "reason": reason})
     metrics.REFUSED.inc()
     try:
         await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
-        await ctx.room.local_participant.set_attributes({ATTRIBUTE_CALL_ERROR: reason})
+        await ctx.room.local_participant.set_attributes(
+            {ATTRIBUTE_CALL_ERROR: f"call refused ({code})"}
+        )
     except Exception as e:  # the room may be gone already; the refusal is logged anyway
         logger.warning("could not tell the room why the call was refused", extra={"error": e})
     ctx.shutdown(reason=reason)

@@ -16,8 +16,15 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from providers import EnvReader, env_reader
-from providers.chains import BreakerState, Failover, HealthKeys, HealthRegistry, describe_error
+from providers import EnvReader, Lru, env_reader
+from providers.chains import (
+    Blame,
+    BreakerState,
+    Failover,
+    HealthKeys,
+    HealthRegistry,
+    describe_error,
+)
 
 CALLS = Counter("voice_agent_calls", "Calls configured", ["org", "config_source"])
 REFUSED = Counter(
@@ -142,14 +149,26 @@ def count_failover(event: Failover, org_id: str | None) -> None:
     ).inc()
 
 
+MAX_UP_SERIES = 500
+"""``voice_agent_provider_up`` series (one per endpoint and per key) one process exports;
+past it the least recently updated is removed: a worker meets keys for weeks."""
+_up_lock = threading.Lock()
+_up_series: Lru[tuple[str, str, str], bool] = Lru(
+    MAX_UP_SERIES, on_evict=lambda labels, _: PROVIDER_UP.remove(*labels)
+)
+
+
 def _on_health(
     keys: HealthKeys, key: str, state: BreakerState, error: BaseException | None
 ) -> None:
     if error is not None:
         PROVIDER_ERRORS.labels(keys.kind, keys.provider, describe_error(error)).inc()
-    PROVIDER_UP.labels(keys.kind, keys.provider, key).set(
-        0.0 if state is BreakerState.OPEN else 1.0
-    )
+    if keys.scope(key) is Blame.CONFIG:
+        return  # one org's config, not the provider: no series per org and config
+    labels = (keys.kind, keys.provider, key)
+    with _up_lock:
+        PROVIDER_UP.labels(*labels).set(0.0 if state is BreakerState.OPEN else 1.0)
+        _up_series.put(labels, True)
 
 
 _installed: set[int] = set()

@@ -9,23 +9,19 @@ accept them as input.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent.log import logger
+from providers.config import ORG_ID_RULE, bounded_json, valid_org_id
 
 MAX_METADATA_BYTES = 64 * 1024
-ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
-"""Safe to put in an HTTP header and a log line."""
-ORG_ID_RULE = "letters, digits and ._:@- only, at most 128 characters"
 
 
 def check_org_id(value: str, what: str) -> str:
     """``value`` if it is a valid organization id, else ``ValueError`` naming ``what`` (the
     flag or variable it came from) and the rule."""
-    if not ORG_ID.match(value):
+    if not valid_org_id(value):
         raise ValueError(f"{what} {value!r} is not a valid organization id ({ORG_ID_RULE})")
     return value
 
@@ -59,15 +55,15 @@ def _parse(raw: str, source: str) -> tuple[str, str | None] | None:
     if len(raw.encode("utf-8", "replace")) > MAX_METADATA_BYTES:
         return _ignore(source, f"larger than {MAX_METADATA_BYTES} bytes")
     try:
-        data: Any = json.loads(raw)
-    except ValueError:
-        return _ignore(source, "not JSON")
+        data: Any = bounded_json.loads(raw)
+    except bounded_json.JsonError as e:
+        return _ignore(source, str(e))
     if not isinstance(data, dict):
         return _ignore(source, "not a JSON object")
     org = data.get("organizationId")
     if org is None:
         return None
-    if not isinstance(org, str) or not ORG_ID.match(org):
+    if not valid_org_id(org):
         return _ignore(source, "organizationId is not a valid organization id")
     version = data.get("providersVersion")
     if isinstance(version, int) and not isinstance(version, bool):

@@ -4,6 +4,7 @@ guard, fallback adapter, wiring), the breakers every call of the worker shares
 records (``events``), and which providers a call's chains hold (``routing``)."""
 
 from providers.catalogue import build_provider
+from providers.chains.blame import Blame, BudgetTimeout, blame
 from providers.chains.budgets import FailoverSettings
 from providers.chains.build import Chains, build_chains
 from providers.chains.events import Failover, FailoverListener, FailoverLog
@@ -31,8 +32,10 @@ from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN
 __all__ = [
     "DEFAULT_EARLY_DECODE",
     "DEFAULT_JOIN_PAUSES",
+    "Blame",
     "BreakerInfo",
     "BreakerState",
+    "BudgetTimeout",
     "Chains",
     "Dropped",
     "Failover",
@@ -45,6 +48,7 @@ __all__ = [
     "ProbeResult",
     "Routing",
     "apply_strategy",
+    "blame",
     "build_chains",
     "build_provider",
     "configure_health",

@@ -50,3 +50,9 @@ class FailoverSettings:
     def budget(self, config: ProviderConfig) -> float:
         """The provider's own ``firstResultTimeout`` (validated at load), else the kind's."""
         return config.settings.first_result_timeout or self.budgets[config.kind]
+
+    def own_budget(self, config: ProviderConfig) -> bool:
+        """The config's own budget is shorter than the worker's for its kind: a provider
+        missing it is a verdict on that org's choice, not on the provider
+        (``providers.chains.blame``)."""
+        return self.budget(config) < self.budgets[config.kind]

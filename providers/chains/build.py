@@ -114,13 +114,14 @@ def _build_kind(
     another call of this worker goes to the back until its breaker's cool-down ends)."""
     built: Built = []
     reasons: list[str] = []
-    chain = health.order(org.chain(kind), HealthKeys.of)
+    org_id = org.organization_id
+    chain = health.order(org.chain(kind), lambda c: HealthKeys.of(c, org_id))
     if kind is ProviderKind.LLM:
         chain = list(offline_last(chain))  # after the health order: even a down LLM goes first
     for config in chain:
         try:
             built.append((config, build_provider(config, org)))
-            health.register(HealthKeys.of(config))
+            health.register(HealthKeys.of(config, org_id))
         except ProviderError as e:
             reasons.append(str(e))
             # a missing plugin or local model is expected on some machines; a bad config is not
@@ -172,8 +173,12 @@ def build_chains(
             early_decode=early_decode,
             join_pauses=join_pauses,
         ),
-        llm=build_llm_chain(llms, health=health, failover=failover, failovers=failovers),
-        tts=build_tts_chain(ttss, health=health, failover=failover, failovers=failovers),
+        llm=build_llm_chain(
+            llms, health=health, failover=failover, failovers=failovers, org_id=org.organization_id
+        ),
+        tts=build_tts_chain(
+            ttss, health=health, failover=failover, failovers=failovers, org_id=org.organization_id
+        ),
         providers={
             kind: [c.provider for c, _ in built]
             for kind, built in (

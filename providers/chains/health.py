@@ -6,28 +6,33 @@ see at once: the factory orders their chains healthy-first, and an open provider
 microseconds instead of costing the caller a timeout. After ``cooldown`` one call probes it
 again (half-open); success closes the breaker.
 
-Breakers are keyed by what actually failed: auth and quota failures (401/402/403/429) by
-credential — a hash of the key, never the key — since one org's exhausted key says nothing
-about another's; connection, timeout and 5xx failures by endpoint.
+Breakers are keyed by what actually failed (``providers.chains.blame``): auth and quota
+failures (401/402/403/429) by credential — a hash of the key, never the key — since one
+org's exhausted key says nothing about another's; a failure the org's own config caused
+(another 4xx, its own short budget) by that org's config, so one tenant cannot switch a
+provider off for every tenant; connection, timeout and 5xx failures by endpoint.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from livekit.agents import APIStatusError
-
+from providers.bounded import Lru
+from providers.chains.blame import Blame, blame
 from providers.types import ProviderConfig
 
 T = TypeVar("T")
 DEFAULT_COOLDOWN = 30.0
-CREDENTIAL_STATUSES = frozenset({401, 402, 403, 429})
+MAX_BREAKERS = 4096
+"""Breakers one worker process keeps (endpoints, credentials, org configs): past it the
+least recently used is forgotten (a forgotten open one is found again by one call)."""
 
 
 class BreakerState(str, enum.Enum):
@@ -39,34 +44,63 @@ class BreakerState(str, enum.Enum):
         return self.value
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class HealthKeys:
-    """The two breakers a provider config answers to."""
+    """The breakers a provider config answers to: its endpoint (every org), its credential
+    (every org with that key) and, when built for an org, that org's config of it."""
 
     endpoint: str
     credential: str | None
     kind: str = ""
     provider: str = ""
+    config: str | None = None
+    """``kind/provider@endpoint~org#hash``: this org's options and key for the provider. A
+    changed config is a new breaker, so a fix takes effect on the next call."""
+    own_timeouts: bool = False
+    """The config set a provider timeout below its default (``Options.shortens_timeouts``)."""
 
     @classmethod
-    def of(cls, config: ProviderConfig) -> HealthKeys:
+    def of(cls, config: ProviderConfig, org_id: str | None = None) -> HealthKeys:
+        """``org_id``: the org whose call uses ``config`` (None: the worker's own)."""
         endpoint = f"{config.kind}/{config.provider}@{config.endpoint or 'default'}"
         key = config.secret("apiKey")
-        credential = None
-        if key:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-            credential = f"{config.kind}/{config.provider}#{digest}"
-        return cls(endpoint, credential, config.kind.value, config.provider)
+        credential = f"{config.kind}/{config.provider}#{_digest(key)}" if key else None
+        what = json.dumps(
+            [config.settings.model_dump(mode="json"), credential], sort_keys=True, default=str
+        )
+        own = f"{endpoint}~{org_id or '-'}#{_digest(what)}"
+        return cls(
+            endpoint,
+            credential,
+            config.kind.value,
+            config.provider,
+            own,
+            own_timeouts=config.settings.shortens_timeouts(),
+        )
 
     def all(self) -> tuple[str, ...]:
-        return (self.endpoint,) if self.credential is None else (self.endpoint, self.credential)
+        return tuple(k for k in (self.endpoint, self.credential, self.config) if k is not None)
 
-    def for_error(self, error: BaseException) -> str:
-        """Which breaker a failure counts against."""
-        status = getattr(error, "status_code", None) if isinstance(error, APIStatusError) else None
-        if status in CREDENTIAL_STATUSES and self.credential is not None:
-            return self.credential
-        return self.endpoint
+    def for_error(self, error: BaseException) -> str | None:
+        """Which breaker a failure counts against (``blame``); None: none of these — a
+        config failure of keys made without a config key is not held against the endpoint."""
+        match blame(error, own_timeouts=self.own_timeouts):
+            case Blame.CREDENTIAL if self.credential is not None:
+                return self.credential
+            case Blame.CONFIG:
+                return self.config
+            case _:
+                return self.endpoint
+
+    def scope(self, key: str) -> Blame:
+        """Which of these breakers ``key`` is."""
+        if key == self.config:
+            return Blame.CONFIG
+        return Blame.CREDENTIAL if key == self.credential else Blame.ENDPOINT
 
 
 HealthListener = Callable[[HealthKeys, str, BreakerState, "BaseException | None"], None]
@@ -100,11 +134,15 @@ class BreakerInfo:
 
 class HealthRegistry:
     def __init__(
-        self, *, cooldown: float = DEFAULT_COOLDOWN, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        cooldown: float = DEFAULT_COOLDOWN,
+        clock: Callable[[], float] = time.monotonic,
+        limit: int = MAX_BREAKERS,
     ) -> None:
         self._cooldown = cooldown
         self._clock = clock
-        self._breakers: dict[str, _Breaker] = {}
+        self._breakers: Lru[str, _Breaker] = Lru(limit)
         self._lock = threading.Lock()
         self._listeners: list[HealthListener] = []
 
@@ -119,7 +157,7 @@ class HealthRegistry:
             listener(keys, key, state, error)
 
     def _state(self, key: str) -> BreakerState:
-        b = self._breakers.get(key)
+        b = self._breakers.peek(key)
         if b is None or b.state is BreakerState.CLOSED:
             return BreakerState.CLOSED
         if b.state is BreakerState.OPEN and self._clock() - b.opened_at >= self._cooldown:
@@ -148,7 +186,8 @@ class HealthRegistry:
                 if state is BreakerState.OPEN:
                     return False
                 if state is BreakerState.HALF_OPEN:
-                    b = self._breakers[key]
+                    b = self._breakers.get(key)
+                    assert b is not None  # half-open: it exists
                     if b.probing:
                         return False
                     b.probing = True
@@ -167,8 +206,13 @@ class HealthRegistry:
                 ago = now - b.opened_at
                 if state is BreakerState.OPEN:
                     retry_in = max(0.0, self._cooldown - ago)
+                    calls = (
+                        "this organization's calls skip it with this config"
+                        if keys.scope(key) is Blame.CONFIG
+                        else "every call skips it"
+                    )
                     return (
-                        f"it failed {ago:.0f} s ago ({b.reason}); every call skips it until "
+                        f"it failed {ago:.0f} s ago ({b.reason}); {calls} until "
                         f"one call tries it again in {retry_in:.0f} s (PROVIDER_COOLDOWN)"
                     )
                 if b.probing:
@@ -176,10 +220,12 @@ class HealthRegistry:
         return "it was just marked down"
 
     def register(self, keys: HealthKeys) -> None:
-        """Track a provider a call uses, so the status route lists it while healthy too."""
+        """Track a provider a call uses, so the status route lists it while healthy too (its
+        endpoint and credential; an org's config breaker appears once it failed)."""
         with self._lock:
-            for key in keys.all():
-                self._breakers.setdefault(key, _Breaker(kind=keys.kind, provider=keys.provider))
+            for key in (keys.endpoint, keys.credential):
+                if key is not None:
+                    self._breakers.setdefault(key, _Breaker(kind=keys.kind, provider=keys.provider))
 
     def release(self, keys: HealthKeys) -> None:
         """A request admitted as a half-open probe ended without a verdict (cancelled)."""
@@ -191,6 +237,8 @@ class HealthRegistry:
     def record_failure(self, keys: HealthKeys, error: BaseException) -> bool:
         """Open the breaker the failure belongs to; True when this opened it."""
         key = keys.for_error(error)
+        if key is None:
+            return False
         with self._lock:
             b = self._breakers.setdefault(key, _Breaker(kind=keys.kind, provider=keys.provider))
             was_open = b.state is BreakerState.OPEN
@@ -222,9 +270,10 @@ class HealthRegistry:
         with self._lock:
             now = self._clock()
             out = []
-            for key in sorted(self._breakers):
+            for key in sorted(self._breakers.keys()):
                 state = self._state(key)
-                b = self._breakers[key]
+                b = self._breakers.peek(key)
+                assert b is not None
                 retry_in = max(0.0, self._cooldown - (now - b.opened_at))
                 out.append(
                     BreakerInfo(

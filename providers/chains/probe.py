@@ -100,8 +100,9 @@ async def probe_all(org: OrgProviders, health: HealthRegistry | None = None) -> 
         results = list(await asyncio.gather(*(probe(c, org, client) for c in configs)))
     if health is not None:
         for r in results:
+            keys = HealthKeys.of(r.config, org.organization_id)
             if r.ok:
-                health.record_success(HealthKeys.of(r.config))
+                health.record_success(keys)
             elif r.error is not None:
-                health.record_failure(HealthKeys.of(r.config), r.error)
+                health.record_failure(keys, r.error)
     return results

@@ -3,9 +3,11 @@
 answers and falls back to the environment (``loader``), with its settings (``settings``).
 The types they produce are ``providers.types``, re-exported here."""
 
+from providers.config import bounded_json
 from providers.config.env import env_persona, env_providers
 from providers.config.env import variables as env_variables
 from providers.config.loader import ProviderLoader, get_loader
+from providers.config.org_id import ORG_ID_RULE, valid_org_id
 from providers.config.settings import LoaderSettings
 from providers.env_vars import env_bool, env_float
 from providers.types import (
@@ -20,6 +22,7 @@ from providers.types import (
 )
 
 __all__ = [
+    "ORG_ID_RULE",
     "AgentPersona",
     "ConfigSource",
     "FaqEntry",
@@ -30,10 +33,12 @@ __all__ = [
     "ProviderKind",
     "ProviderLoader",
     "Strategy",
+    "bounded_json",
     "env_bool",
     "env_float",
     "env_persona",
     "env_providers",
     "env_variables",
     "get_loader",
+    "valid_org_id",
 ]

@@ -9,12 +9,12 @@ messages only — never from input values, which may be secrets.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from providers.catalogue import is_known, names, parse_price, provider_config
+from providers.config import bounded_json
 from providers.errors import BackendError, ConfigError, who
 from providers.log import logger
 from providers.types import (
@@ -75,9 +75,9 @@ def describe(e: ValidationError) -> str:
 def parse_response(body: bytes, org_id: str, etag: str | None) -> OrgProviders:
     """Backend JSON → ``OrgProviders`` (source ``backend``); kinds may come back empty."""
     try:
-        raw = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-        raise BackendError(f"{who(org_id)}backend answered with invalid JSON") from None
+        raw = bounded_json.loads(body)
+    except bounded_json.JsonError as e:
+        raise BackendError(f"{who(org_id)}backend answered with invalid JSON ({e})") from None
     if not isinstance(raw, dict):
         raise BackendError(f"{who(org_id)}backend answered {type(raw).__name__}, not an object")
     try:

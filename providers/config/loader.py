@@ -28,10 +28,12 @@ from typing import Any, TypeVar
 
 import httpx
 
+from providers.bounded import Lru
 from providers.config.backend import parse_response
 from providers.config.env import env_kind, env_providers
+from providers.config.org_id import ORG_ID_RULE, header_safe, valid_org_id
 from providers.config.settings import LoaderSettings
-from providers.errors import BackendError, ConfigError, OrgNotFoundError, who
+from providers.errors import BackendError, ConfigError, InvalidOrgError, OrgNotFoundError, who
 from providers.log import logger
 from providers.types import ConfigSource, OrgProviders, ProviderKind
 
@@ -68,8 +70,9 @@ class ProviderLoader:
         self._settings = settings
         self._environ = environ
         self._clock = clock
-        self._cache: dict[str, _Entry] = {}
-        self._failures: dict[str, _Failure] = {}
+        # bounded: a worker meets org ids for weeks (``LoaderSettings.max_orgs``)
+        self._cache: Lru[str, _Entry] = Lru(settings.max_orgs)
+        self._failures: Lru[str, _Failure] = Lru(settings.max_orgs)
         self._cache_lock = threading.Lock()
         self._io = _IoLoop()
         # touched only on the I/O loop
@@ -90,6 +93,11 @@ class ProviderLoader:
         """The org's providers. Raises ``ProviderError`` only when no usable config exists."""
         if not organization_id or not self._settings.backend_url:
             return env_providers(organization_id, self._environ)
+        if not valid_org_id(organization_id):
+            raise InvalidOrgError(  # repr: the id may hold the newline that makes it invalid
+                f"org {organization_id!r}: not a valid organization id ({ORG_ID_RULE}); "
+                "refused like an unknown organization"
+            )
         hit = self._cached(organization_id, providers_version)
         if hit is not None:
             return hit
@@ -127,10 +135,21 @@ class ProviderLoader:
         try:
             return await asyncio.wait_for(self._fetch(org_id, entry), self._settings.timeout)
         except OrgNotFoundError:
-            with self._cache_lock:
-                self._cache.pop(org_id, None)
-                self._failures.pop(org_id, None)
+            self._forget(org_id)
             raise
+        except (httpx.LocalProtocolError, UnicodeEncodeError) as e:
+            # built here, never sent: nothing about the backend, everything about the request —
+            # the org's id, or else the worker's own settings (as a refused key would be)
+            if not header_safe(org_id):
+                self._forget(org_id)
+                raise InvalidOrgError(
+                    f"org {org_id!r}: no backend request can be built for this organization "
+                    f"({type(e).__name__}); refused like an unknown organization"
+                ) from None
+            reason = (
+                f"this worker cannot build the backend request ({type(e).__name__}): check "
+                "AICO_INTERNAL_API_KEY"
+            )
         except asyncio.TimeoutError:
             reason = f"no answer within {self._settings.timeout:g} s"
         except httpx.HTTPError as e:
@@ -141,7 +160,7 @@ class ProviderLoader:
             if self.on_request is not None:
                 self.on_request(time.monotonic() - started)
         with self._cache_lock:
-            self._failures[org_id] = _Failure(reason, self._clock() + self._settings.retry_after)
+            self._failures.put(org_id, _Failure(reason, self._clock() + self._settings.retry_after))
         return self._fallback(org_id, entry, reason)
 
     def _skip_backend(self, org_id: str) -> OrgProviders | None:
@@ -153,7 +172,10 @@ class ProviderLoader:
         now = self._clock()
         with self._cache_lock:
             failure = self._failures.get(org_id)
-            if failure is None or failure.retry_at <= now:
+            if failure is not None and failure.retry_at <= now:
+                self._failures.pop(org_id)  # the window is over: forget it
+                failure = None
+            if failure is None:
                 return None
             first, failure.announced = not failure.announced, True
             entry = self._cache.get(org_id)
@@ -203,7 +225,8 @@ class ProviderLoader:
         }
         if s.internal_api_key is not None:
             headers["Authorization"] = f"Bearer {s.internal_api_key.get_secret_value()}"
-        if entry is not None and (tag := entry.etag or entry.config.version):
+        tag = entry.etag or entry.config.version if entry is not None else None
+        if tag and header_safe(tag):  # the backend's own version: never let it break the request
             headers["If-None-Match"] = tag
         self.backend_requests += 1
         async with self._http().stream("GET", s.providers_url, headers=headers) as resp:
@@ -242,8 +265,8 @@ class ProviderLoader:
     ) -> OrgProviders:
         entry = _Entry(config, etag, self._clock() + self._settings.cache_ttl)
         with self._cache_lock:
-            self._cache[org_id] = entry
-            self._failures.pop(org_id, None)
+            self._cache.put(org_id, entry)
+            self._failures.pop(org_id)
         source = ConfigSource.CACHE if revalidated else ConfigSource.BACKEND
         return config.model_copy(update={"source": source})
 
@@ -257,6 +280,11 @@ class ProviderLoader:
             )
         return self._client
 
+    def _forget(self, org_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(org_id)
+            self._failures.pop(org_id)
+
     def invalidate(self, organization_id: str | None = None) -> None:
         """Forget the cached config and any remembered failure: the next load asks."""
         with self._cache_lock:
@@ -264,8 +292,8 @@ class ProviderLoader:
                 self._cache.clear()
                 self._failures.clear()
             else:
-                self._cache.pop(organization_id, None)
-                self._failures.pop(organization_id, None)
+                self._cache.pop(organization_id)
+                self._failures.pop(organization_id)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -19,6 +19,9 @@ class Fault(enum.Enum):
     connects get ECONNREFUSED. The port stays reserved in ``base_url``; setting any other
     fault re-binds the same port."""
 
+    STATUS_400 = "status_400"
+    """Also STATUS_*: the provider rejects the request itself (an invalid model or
+    temperature, an over-long prompt), as it would one org's bad config."""
     STATUS_401 = "status_401"
     STATUS_402 = "status_402"
     STATUS_403 = "status_403"
@@ -49,6 +52,7 @@ class Fault(enum.Enum):
 
 
 STATUS_FAULTS: tuple[Fault, ...] = (
+    Fault.STATUS_400,
     Fault.STATUS_401,
     Fault.STATUS_402,
     Fault.STATUS_403,

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APITimeoutError, llm
+from livekit.agents import APIConnectionError, APIConnectOptions, APIError, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
+from providers.chains.blame import BudgetTimeout
 from providers.chains.delegate import Delegate
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.compat import RelaysMetrics
@@ -30,9 +31,12 @@ class GuardedLLM(Delegate, llm.LLM[Any]):
         keys: HealthKeys,
         health: HealthRegistry,
         budget: float,
+        own_budget: bool = False,
     ) -> None:
+        """``own_budget``: ``budget`` is the org's, shorter than the worker's
+        (``FailoverSettings.own_budget``)."""
         super().__init__()
-        self.name, self.keys, self.budget = name, keys, budget
+        self.name, self.keys, self.budget, self.own_budget = name, keys, budget, own_budget
         self.health = health
         self.last_error: BaseException | None = None
         self.delegate_to(inner)
@@ -104,9 +108,10 @@ class GuardedStream(RelaysMetrics, llm.LLMStream):
                 except StopAsyncIteration:
                     chunk = None
                 except asyncio.TimeoutError:
-                    raise APITimeoutError(
+                    raise BudgetTimeout(
                         f"no first token from '{guard.name}' within {guard.budget:g} s",
-                        retryable=False,
+                        budget=guard.budget,
+                        own=guard.own_budget,
                     ) from None
                 while chunk is not None:
                     self._event_ch.send_nowait(chunk)

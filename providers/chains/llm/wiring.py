@@ -21,13 +21,20 @@ def build_llm_chain(
     health: HealthRegistry,
     failover: FailoverSettings,
     failovers: FailoverLog,
+    org_id: str | None = None,
 ) -> llm.LLM[Any]:
-    """``built``: the providers in the order they are tried, the offline responder last."""
+    """``built``: the providers in the order they are tried, the offline responder last;
+    ``org_id``: whose call it is (its config's own breakers)."""
     if len(built) == 1:
         return built[0][1]
     members: list[llm.LLM[Any]] = [
         GuardedLLM(
-            m, name=c.provider, keys=HealthKeys.of(c), health=health, budget=failover.budget(c)
+            m,
+            name=c.provider,
+            keys=HealthKeys.of(c, org_id),
+            health=health,
+            budget=failover.budget(c),
+            own_budget=failover.own_budget(c),
         )
         for c, m in built[:-1]
     ]

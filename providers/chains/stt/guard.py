@@ -28,13 +28,13 @@ from typing import Any
 from livekit import rtc
 from livekit.agents import (
     APIConnectOptions,
-    APITimeoutError,
     stt,
     utils,
     vad,
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
+from providers.chains.blame import BudgetTimeout
 from providers.chains.delegate import Delegate
 from providers.compat import ForwardsSTTHooks
 from providers.log import logger
@@ -116,11 +116,14 @@ class GuardedSTT(ForwardsSTTHooks, Delegate, stt.STT[Any]):
         name: str,
         vad: vad.VAD | None = None,
         budget: float | None = None,
+        own_budget: bool = False,
         handover: Handover | None = None,
     ) -> None:
-        """``vad`` and ``budget``: the watchdog (both, or neither); ``handover``: the chain's."""
+        """``vad`` and ``budget``: the watchdog (both, or neither); ``own_budget``: the budget
+        is the org's, shorter than the worker's; ``handover``: the chain's."""
         super().__init__(capabilities=inner.capabilities)
         self.vad, self.name, self.budget, self.handover = vad, name, budget, handover
+        self.own_budget = own_budget
         self.delegate_to(inner)
 
     async def _recognize_impl(
@@ -219,9 +222,12 @@ class GuardedSpeechStream(stt.RecognizeStream):
             while not output.done():
                 await asyncio.wait({output}, timeout=0.1)
                 if deadline[0] is not None and time.monotonic() > deadline[0]:
-                    raise APITimeoutError(
+                    assert budget is not None  # a deadline is only set with a budget
+                    raise BudgetTimeout(
                         f"'{guard.name}' heard the caller speak and said nothing within "
-                        f"{budget:g} s"
+                        f"{budget:g} s",
+                        budget=budget,
+                        own=guard.own_budget,
                     )
             output.result()  # the provider's own error, if it failed
         except Exception:

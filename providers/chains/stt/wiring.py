@@ -55,6 +55,7 @@ def build_stt_chain(
                 name=c.provider,
                 vad=vad if watchdog else None,
                 budget=failover.budget(c) if watchdog else None,
+                own_budget=watchdog and failover.own_budget(c),
                 handover=handover,
             )
         wrapped.append(member)
@@ -63,13 +64,16 @@ def build_stt_chain(
     adapter = STTFallback(
         wrapped,
         vad=vad,
-        # no retries of a failed provider, and connecting may take one budget
-        attempt_timeout=failover.budget(built[0][0]),
+        # no retries of a failed provider, and connecting may take one budget — never less
+        # than the worker's: a connect cut short by an org's own budget fails like an outage
+        # (a plugin's connection error), so it would count against the shared endpoint
+        attempt_timeout=max(failover.budget(built[0][0]), failover.budgets[ProviderKind.STT]),
         max_retry_per_stt=0,
     )
     if handover is not None:
         handover.watch(adapter, len(wrapped))
-    last_error = report_stt_health(adapter, wrapped, [HealthKeys.of(c) for c, _ in built], health)
+    keys = [HealthKeys.of(c, org_id) for c, _ in built]
+    last_error = report_stt_health(adapter, wrapped, keys, health)
     log_switches(
         adapter,
         [c.provider for c, _ in built],

@@ -37,6 +37,7 @@ from livekit.agents import (
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
+from providers.chains.blame import BudgetTimeout
 from providers.chains.events import FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, describe_error
 from providers.compat import RelaysMetrics, timed_words
@@ -54,6 +55,8 @@ class ChainMember:
     budget: float | None
     """Seconds allowed for the first audio, and for any gap between frames after it (None:
     the plugin's own timeouts only — the last provider has nobody to hand over to)."""
+    own_budget: bool = False
+    """``budget`` is the org's, shorter than the worker's (``FailoverSettings.own_budget``)."""
 
 
 def unspoken_rest(text: str, heard_seconds: float, timed: list[Any]) -> str:
@@ -218,8 +221,11 @@ class ChainStream(RelaysMetrics, tts.ChunkedStream):
                 except StopAsyncIteration:
                     break
                 except asyncio.TimeoutError:
-                    raise APITimeoutError(
-                        f"no audio from '{member.name}' within {member.budget} s"
+                    assert member.budget is not None  # wait_for(None) never times out
+                    raise BudgetTimeout(
+                        f"no audio from '{member.name}' within {member.budget} s",
+                        budget=member.budget,
+                        own=member.own_budget,
                     ) from None
                 if words := timed_words(ev.frame):
                     timed.extend(words)

@@ -20,13 +20,21 @@ def build_tts_chain(
     health: HealthRegistry,
     failover: FailoverSettings,
     failovers: FailoverLog,
+    org_id: str | None = None,
 ) -> tts.TTS[Any]:
-    """``built``: the providers in the order they are tried; the last gets no budget."""
+    """``built``: the providers in the order they are tried; the last gets no budget.
+    ``org_id``: whose call it is (its config's own breakers)."""
     if len(built) == 1:
         return built[0][1]
     last = len(built) - 1
     members = [
-        ChainMember(c.provider, t, HealthKeys.of(c), None if i == last else failover.budget(c))
+        ChainMember(
+            c.provider,
+            t,
+            HealthKeys.of(c, org_id),
+            None if i == last else failover.budget(c),
+            own_budget=i != last and failover.own_budget(c),
+        )
         for i, (c, t) in enumerate(built)
     ]
     return ChainTTS(members, health=health, failovers=failovers)

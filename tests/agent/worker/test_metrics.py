@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import pytest
 from livekit.agents import APIStatusError
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from agent.worker import metrics
 from providers.catalogue import provider_config
@@ -75,3 +77,29 @@ def test_the_dashboard_only_queries_series_the_worker_exports() -> None:
         for m in re.findall(r"voice_agent_[a-z_]+", t["expr"])
     }
     assert queried and queried <= exported, queried - exported
+
+
+def test_provider_up_series_are_bounded_and_org_configs_have_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    health = HealthRegistry()
+    metrics.install(health)
+    monkeypatch.setattr(metrics._up_series, "limit", 3)
+    for i in range(6):  # a key a day: its series must not outlive the bound
+        config = provider_config(
+            provider="cartesia",
+            kind=ProviderKind.TTS,
+            options={"base_url": f"http://bounded-{i}"},
+            secrets={"apiKey": SecretStr(f"key-{i}")},
+        )
+        keys = HealthKeys.of(config, f"org-{i}")
+        health.record_failure(keys, APIStatusError("down", status_code=503))
+        health.record_failure(keys, APIStatusError("bad", status_code=400))  # org's config
+    up = [
+        s.labels["key"]
+        for family in REGISTRY.collect()
+        if family.name == "voice_agent_provider_up"
+        for s in family.samples
+        if "bounded-" in s.labels["key"]
+    ]
+    assert len(up) == 3 and not any("~" in k for k in up), up

@@ -4,10 +4,12 @@ that are skipped with a warning naming them while the rest are used."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
+from providers.config.backend import parse_response
 from providers.errors import BackendError
 from providers.types import ConfigSource
 from tests.standins.backend import BackendServer, provider_entry
@@ -46,6 +48,15 @@ async def test_deeply_nested_json_is_invalid_json(
     else:
         with pytest.raises(BackendError, match=f"org '{ORG}'.*invalid JSON"):
             await within(loader.load(ORG))
+
+
+def test_json_nested_past_the_bound_is_refused_before_anything_walks_it() -> None:
+    """Shallow enough for the parser, too deep for what walks an option afterwards
+    (validation, the breaker's config hash): the whole answer is refused, by name."""
+    body = acme_body()
+    body["providers"][1]["config"]["extra"] = json.loads("[" * 400 + "]" * 400)
+    with pytest.raises(BackendError, match="invalid JSON \\(nested deeper than 32 levels\\)"):
+        parse_response(json.dumps(body).encode(), ORG, None)
 
 
 async def test_entry_with_a_wrong_type_is_skipped_and_the_rest_used(

@@ -40,3 +40,11 @@ def test_a_key_is_never_validated_so_never_in_a_message() -> None:
     key = reader.secret("AICO_INTERNAL_API_KEY")
     assert key is not None and key.get_secret_value() == " odd key "
     reader.check()
+
+
+@pytest.mark.parametrize("url", ["backend:8080", "ftp://backend", "http://", "http//backend"])
+def test_a_backend_url_no_request_can_be_built_from_stops_start_up(url: str) -> None:
+    """Else every call would take it for a backend outage and run on the env's keys."""
+    with pytest.raises(SettingsError, match="AICO_BACKEND_URL=.*use an http:// or https:// URL"):
+        LoaderSettings.from_env({"AICO_BACKEND_URL": url})
+    assert LoaderSettings.from_env({"AICO_BACKEND_URL": "http://b:1/x"}).backend_url
