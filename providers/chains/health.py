@@ -14,7 +14,6 @@ about another's; connection, timeout and 5xx failures by endpoint.
 from __future__ import annotations
 
 import enum
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +22,7 @@ from typing import TypeVar
 
 from livekit.agents import APIStatusError
 
+from providers.redaction import fingerprint
 from providers.types import ProviderConfig
 
 T = TypeVar("T")
@@ -54,7 +54,7 @@ class HealthKeys:
         key = config.secret("apiKey")
         credential = None
         if key:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+            digest = fingerprint(key)
             credential = f"{config.kind}/{config.provider}#{digest}"
         return cls(endpoint, credential, config.kind.value, config.provider)
 
