@@ -4,7 +4,9 @@ Everything is in prometheus_client's default registry, which livekit's server ex
 (with ``JOB_EXECUTOR=process``, through the multiprocess directory the worker sets up).
 Organization labels are bounded: ``METRICS_ORG_LABEL=off`` drops them (every org is
 ``all``); otherwise the first ``METRICS_MAX_ORGS`` organizations this process sees keep
-their id and later ones are counted as ``other``.
+their id and later ones are counted as ``other``. Label values are redacted like log
+lines: a breaker's endpoint shows no userinfo or query string, a key only its salted
+fingerprint, a reason no secret.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from providers import EnvReader, env_reader
 from providers.chains import BreakerState, Failover, HealthKeys, HealthRegistry, describe_error
+from providers.redaction import redact_text, safe_urls
 
 CALLS = Counter("voice_agent_calls", "Calls configured", ["org", "config_source"])
 REFUSED = Counter(
@@ -125,7 +128,10 @@ org_label = OrgLabels(enabled=MetricsSettings.org_label, limit=MetricsSettings.m
 def count_failover(event: Failover, org_id: str | None) -> None:
     """A call's chains tell this every switch (``build_chains(on_failover=...)``)."""
     FAILOVERS.labels(
-        event.kind.value, event.from_provider, event.to_provider or "none", event.reason
+        event.kind.value,
+        event.from_provider,
+        event.to_provider or "none",
+        redact_text(event.reason),
     ).inc()
 
 
@@ -133,8 +139,9 @@ def _on_health(
     keys: HealthKeys, key: str, state: BreakerState, error: BaseException | None
 ) -> None:
     if error is not None:
-        PROVIDER_ERRORS.labels(keys.kind, keys.provider, describe_error(error)).inc()
-    PROVIDER_UP.labels(keys.kind, keys.provider, key).set(
+        reason = redact_text(describe_error(error))
+        PROVIDER_ERRORS.labels(keys.kind, keys.provider, reason).inc()
+    PROVIDER_UP.labels(keys.kind, keys.provider, safe_urls(key)).set(
         0.0 if state is BreakerState.OPEN else 1.0
     )
 
