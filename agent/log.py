@@ -44,15 +44,19 @@ class ExtraFormatter(logging.Formatter):
         )
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Warnings (``verbose``: our info lines too) on stderr, with their fields."""
+def setup_logging(verbose: bool = False, level: str | None = None) -> None:
+    """Warnings (``verbose``: our info lines too; ``level``, ``LIVEKIT_LOG_LEVEL``: every
+    logger from that level) on stderr, with their fields, redacted."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ExtraFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    root_level = logging.getLevelName(level.upper()) if level else logging.WARNING
+    if not isinstance(root_level, int):
+        root_level = logging.WARNING
+    logging.basicConfig(level=root_level, handlers=[handler], force=True)
     install_redaction()
     if verbose:
         for name in ("voice_agent", "providers", "plugins"):
-            logging.getLogger(name).setLevel(logging.INFO)
+            logging.getLogger(name).setLevel(min(logging.INFO, root_level))
 
 
 __all__ = ["MASK", "SECRET_LIKE", "ExtraFormatter", "logger", "setup_logging"]
