@@ -97,3 +97,37 @@ def test_a_job_process_redacts_before_its_log_queue_ships_the_line(root_handlers
     shipped = " ".join(f"{r.msg} {r.exc_text} {vars(r)}" for r in records)
     assert "switching to next TTS" in shipped and "Traceback" in shipped
     assert KEY not in shipped
+
+
+def test_the_worker_redacts_livekits_handlers_once_livekit_started_it(root_handlers: None) -> None:
+    """``start``/``dev`` set up livekit's handlers after our module built the server: the
+    server puts the filter on them when livekit reports the worker started."""
+    from agent.worker.server import build_server
+    from agent.worker.settings import Settings
+
+    server = build_server(Settings.from_env({"STATUS_PORT": "off"}))
+    livekit_setup_logging("INFO", devmode=False, console=False)
+    handler = logging.getLogger().handlers[-1]
+    assert not redaction_installed(handler)
+    server.emit("worker_started")
+    assert redaction_installed(handler)
+
+
+def test_a_job_process_prewarm_redacts_its_log_queue(root_handlers: None) -> None:
+    from types import SimpleNamespace
+
+    from agent.worker.prewarm import prewarm
+    from agent.worker.settings import Settings
+
+    ours, theirs = socket.socketpair()
+    handler = LogQueueHandler(duplex_unix._Duplex.open(ours))
+    logging.getLogger().addHandler(handler)
+    try:
+        # a deepgram STT and a Piper server: nothing local to load
+        env = {"STT_PROVIDER": "deepgram", "TTS_HOST": "127.0.0.1"}
+        prewarm(SimpleNamespace(userdata={}), settings=Settings.from_env(env))  # type: ignore[arg-type]
+        assert redaction_installed(handler)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        theirs.close()
