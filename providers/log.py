@@ -7,7 +7,10 @@ record and ships the text to the worker, whose registry does not know the org ke
 process loaded. A handler filter runs before any of them format, in the process where
 the record was made. ``install_redaction`` puts it on every handler there is; it runs
 where each mode is sure to pass after its handlers exist (our CLI's ``setup_logging``,
-the worker's ``worker_started``, each process's prewarm).
+the worker's ``worker_started``, each process's prewarm). The filter rewrites a record in
+place, so a handler livekit adds later (a job's LiveKit Cloud log export, its crash-log
+buffer) gets the record already redacted: root's handlers are called in the order they
+were added, and the first one redacts.
 """
 
 from __future__ import annotations

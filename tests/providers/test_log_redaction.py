@@ -131,3 +131,20 @@ def test_a_job_process_prewarm_redacts_its_log_queue(root_handlers: None) -> Non
         logging.getLogger().removeHandler(handler)
         handler.close()
         theirs.close()
+
+
+def test_a_handler_added_later_gets_the_record_redacted(root_handlers: None) -> None:
+    """livekit adds handlers per job (its Cloud log export, a crash-log buffer) after the
+    prewarm: the first handler's filter has rewritten the record by the time they get it."""
+    register(KEY)
+    first = logging.StreamHandler(io.StringIO())
+    logging.getLogger().addHandler(first)
+    install_redaction()
+    later = logging.StreamHandler(out := io.StringIO())
+    logging.getLogger().addHandler(later)
+    try:
+        _log_a_failed_provider()
+    finally:
+        logging.getLogger().removeHandler(later)
+    assert not redaction_installed(later)
+    assert "switching to next TTS" in out.getvalue() and KEY not in out.getvalue()
