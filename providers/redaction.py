@@ -50,6 +50,9 @@ _PAIR = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(?P<name>(?:[Bb]earer|[Bb]asic|Token)\s+)[A-Za-z0-9._~+/=-]{8,}")
+_ELIDED = re.compile(r"(?<![\w*.])[\w-]{4,}(?:\*{3,}|\.{3}|…)[\w-]{2,}")
+"""A key as providers echo it, shortened (``sk-proj-abcd****wxyz``, ``sk-ab...wxyz``): a key
+this process may never have been given, so only its shape gives it away."""
 _BODY = re.compile(r"\bbody=.*?(?=, retryable=|\)$|$)", re.MULTILINE)
 _SCALARS = (bool, int, float, type(None))
 
@@ -121,12 +124,13 @@ def secret_name(name: object) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every known secret, URL credential, credential pair and failed-call
-    body masked."""
+    """``text`` with every known secret, URL credential, credential pair, failed-call body
+    and shortened key masked."""
     if not text:
         return text
     text = registry.mask(text)
     text = _BODY.sub("body=" + MASK, text)
+    text = _ELIDED.sub(MASK, text)
     text = _USERINFO.sub(lambda m: m["scheme"] + MASK + "@", text)
     text = _QUERY_SECRET.sub(lambda m: m["name"] + MASK, text)
     text = _PAIR.sub(lambda m: m["name"] + MASK, text)

@@ -105,3 +105,10 @@ def test_a_fingerprint_differs_across_salts() -> None:
         assert first != hashlib.sha256(b"sk-same-key").hexdigest()[:16]  # not the bare hash
     finally:
         configure_fingerprints(redaction.new_salt())
+
+
+def test_a_shortened_key_a_provider_echoes_is_masked() -> None:
+    text = redact_text("Incorrect API key provided: sk-proj-ab12********************wxyz. See")
+    assert "wxyz" not in text and "ab12" not in text and text.endswith(". See")
+    assert "sk-ab...yz9" not in redact_text("key sk-ab...yz9 rejected")
+    assert redact_text("loading... done") == "loading... done"
