@@ -223,16 +223,20 @@ def connect(args: list[str], settings: Settings) -> int:
     from livekit.agents import utils
 
     from agent.log import ExtraFormatter
+    from providers.log import install_redaction
+    from providers.redaction import register
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ExtraFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=opts.log_level, handlers=[handler], force=True)
+    install_redaction()
 
     from agent.worker.app import server
 
     secret_setting = settings.livekit.api_secret
     key = opts.api_key or settings.livekit.api_key or ""
     secret = opts.api_secret or (secret_setting.get_secret_value() if secret_setting else "")
+    register(secret)  # --api-secret is known to no settings
     server.update_options(ws_url=url, api_key=key, api_secret=secret)
     identity = opts.participant_identity or utils.shortuuid("agent-")
 

@@ -3,7 +3,8 @@
 Our log lines keep the message static and the variable data (org, provider, reason …) in
 ``extra=``; a plain ``logging.Formatter`` drops those fields, which leaves a warning that
 says what happened but not to whom or why. ``ExtraFormatter`` prints them as
-``key=value``, with any key that looks like a secret masked."""
+``key=value``. Secrets are masked before any formatter sees a record, by the one
+``RedactFilter`` (``providers.log``) that ``setup_logging`` puts on every handler."""
 
 import json
 import logging
@@ -11,11 +12,11 @@ import re
 import sys
 from typing import Any
 
+from providers.log import install_redaction
+from providers.redaction import MASK, SECRET_LIKE, redact
+
 logger = logging.getLogger("voice_agent")
 
-SECRET_LIKE = re.compile(r"key|secret|token|password|credential|authorization", re.IGNORECASE)
-"""Field and option names whose values are never printed."""
-MASK = "**********"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
@@ -23,19 +24,10 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
-def _masked(value: Any) -> Any:
-    """``value`` with every secret-looking key of every nested mapping masked."""
-    if isinstance(value, dict):
-        return {k: MASK if SECRET_LIKE.search(str(k)) else _masked(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_masked(v) for v in value]
-    return value
-
-
 def _text(value: Any) -> str:
     if isinstance(value, (dict, list, tuple, set, frozenset)):
-        return json.dumps(_masked(value), default=str, ensure_ascii=False, separators=(",", ":"))
-    text = str(value)
+        return json.dumps(redact(value), default=str, ensure_ascii=False, separators=(",", ":"))
+    text = str(redact(value))
     if not text or re.search(r'[\s="]', text):
         return json.dumps(text, ensure_ascii=False)
     return text
@@ -52,11 +44,19 @@ class ExtraFormatter(logging.Formatter):
         )
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Warnings (``verbose``: our info lines too) on stderr, with their fields."""
+def setup_logging(verbose: bool = False, level: str | None = None) -> None:
+    """Warnings (``verbose``: our info lines too; ``level``, ``LIVEKIT_LOG_LEVEL``: every
+    logger from that level) on stderr, with their fields, redacted."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ExtraFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    root_level = logging.getLevelName(level.upper()) if level else logging.WARNING
+    if not isinstance(root_level, int):
+        root_level = logging.WARNING
+    logging.basicConfig(level=root_level, handlers=[handler], force=True)
+    install_redaction()
     if verbose:
         for name in ("voice_agent", "providers", "plugins"):
-            logging.getLogger(name).setLevel(logging.INFO)
+            logging.getLogger(name).setLevel(min(logging.INFO, root_level))
+
+
+__all__ = ["MASK", "SECRET_LIKE", "ExtraFormatter", "logger", "setup_logging"]

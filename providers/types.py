@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
+from providers.redaction import option_secrets, register
+
 
 class ProviderKind(str, enum.Enum):
     STT = "stt"
@@ -112,6 +114,10 @@ class ProviderConfig(BaseModel):
     """This organization's price for this provider (the entry's ``config.pricing``)."""
     settings: Options = Field(default_factory=Options, repr=False, exclude=True)
     """``options`` as the provider's typed model (set by ``provider_config``)."""
+
+    def model_post_init(self, __context: Any) -> None:
+        # known from the moment it is parsed: a provider echoing it back is redacted
+        register(*self.secrets.values(), *option_secrets(self.options))
 
     def secret(self, name: str) -> str | None:
         value = self.secrets.get(name)

@@ -1,5 +1,9 @@
 """``python -m agent providers [--org ID] [--json] [--check]``: what chains a call of this
-org would get, where the config came from, and (``--check``) whether each provider works."""
+org would get, where the config came from, and (``--check``) whether each provider works.
+
+Everything printed goes through the one redaction (``providers.redaction``): options with
+credential names masked at any depth, URLs without userinfo or query string, no known
+secret in a check's detail or an error."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from agent.log import MASK, SECRET_LIKE, setup_logging
+from agent.log import setup_logging
 from agent.worker.org import check_org_id
 from agent.worker.settings import Settings
 from providers import ProviderError
@@ -24,11 +28,14 @@ from providers.chains import (
     probe_all,
 )
 from providers.config import OrgProviders, ProviderConfig, ProviderKind, ProviderLoader, Strategy
+from providers.redaction import redact, redact_text, safe_urls
 
 
-def redact(options: Any) -> dict[str, Any]:
-    """Options as printed: a key-looking option someone put in ``config`` is hidden too."""
-    return {k: MASK if SECRET_LIKE.search(k) else v for k, v in dict(options).items()}
+def shown_options(options: Any) -> dict[str, Any]:
+    """Options as printed: a key-looking option someone put in ``config`` is hidden too, at
+    any depth, and an endpoint shows no userinfo or query string."""
+    masked: dict[str, Any] = redact(dict(options))
+    return {k: safe_urls(v) if isinstance(v, str) else v for k, v in masked.items()}
 
 
 def _entry(
@@ -37,10 +44,10 @@ def _entry(
     entry: dict[str, Any] = {
         "provider": config.provider,
         "priority": config.priority,
-        "options": redact(config.options),
+        "options": shown_options(config.options),
     }
     if result is not None:
-        entry["check"] = {"ok": result.ok, "detail": result.detail}
+        entry["check"] = {"ok": result.ok, "detail": redact_text(result.detail)}
         # a config that cannot be built (missing key, bad option) is no verdict on the
         # provider's health: no breaker is involved
         config_problem = not result.ok and result.error is None
@@ -75,7 +82,11 @@ def report(
             _entry(c, by_config.get(id(c)), health, org.organization_id) for c in org.chain(kind)
         ]
     out["dropped"] = [
-        {"kind": d.config.kind.value, "provider": d.config.provider, "reason": d.reason}
+        {
+            "kind": d.config.kind.value,
+            "provider": d.config.provider,
+            "reason": redact_text(d.reason),
+        }
         for d in dropped or []
     ]
     return out
@@ -135,7 +146,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         org = _with_offline(arranged)
         results = await probe_all(org, health) if args.check else None
     except ProviderError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact_text(str(e))}", file=sys.stderr)
         return 2
     finally:
         await loader.aclose()

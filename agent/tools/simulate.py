@@ -283,7 +283,7 @@ def demo_persona_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 def main(argv: list[str], settings: Settings) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.verbose or settings.tools.simulate_verbose)
+    setup_logging(args.verbose or settings.tools.simulate_verbose, settings.livekit.log_level)
     demo = {} if settings.loader.backend_url else demo_persona_env(settings.provider_env)
     if demo:
         # this process is the simulated call's worker: its environment config is the demo's

@@ -4,7 +4,9 @@ Everything is in prometheus_client's default registry, which livekit's server ex
 (with ``JOB_EXECUTOR=process``, through the multiprocess directory the worker sets up).
 Organization labels are bounded: ``METRICS_ORG_LABEL=off`` drops them (every org is
 ``all``); otherwise the first ``METRICS_MAX_ORGS`` organizations this process sees keep
-their id and later ones are counted as ``other``.
+their id and later ones are counted as ``other``. Label values are redacted like log
+lines: a breaker's endpoint shows no userinfo or query string, a key only its salted
+fingerprint, a reason no secret.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from providers.chains import (
     HealthRegistry,
     describe_error,
 )
+from providers.redaction import redact_text, safe_urls
 
 CALLS = Counter("voice_agent_calls", "Calls configured", ["org", "config_source"])
 REFUSED = Counter(
@@ -145,7 +148,10 @@ org_label = OrgLabels(enabled=MetricsSettings.org_label, limit=MetricsSettings.m
 def count_failover(event: Failover, org_id: str | None) -> None:
     """A call's chains tell this every switch (``build_chains(on_failover=...)``)."""
     FAILOVERS.labels(
-        event.kind.value, event.from_provider, event.to_provider or "none", event.reason
+        event.kind.value,
+        event.from_provider,
+        event.to_provider or "none",
+        redact_text(event.reason),
     ).inc()
 
 
@@ -162,10 +168,11 @@ def _on_health(
     keys: HealthKeys, key: str, state: BreakerState, error: BaseException | None
 ) -> None:
     if error is not None:
-        PROVIDER_ERRORS.labels(keys.kind, keys.provider, describe_error(error)).inc()
+        reason = redact_text(describe_error(error))
+        PROVIDER_ERRORS.labels(keys.kind, keys.provider, reason).inc()
     if keys.scope(key) is Blame.CONFIG:
         return  # one org's config, not the provider: no series per org and config
-    labels = (keys.kind, keys.provider, key)
+    labels = (keys.kind, keys.provider, safe_urls(key))
     with _up_lock:
         PROVIDER_UP.labels(*labels).set(0.0 if state is BreakerState.OPEN else 1.0)
         _up_series.put(labels, True)

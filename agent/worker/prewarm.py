@@ -14,6 +14,7 @@ from agent.worker.turns import TurnSettings
 from providers import ProviderError
 from providers.catalogue import get_spec
 from providers.config import OrgProviders, ProviderKind, env_providers
+from providers.log import install_redaction
 
 if TYPE_CHECKING:
     from livekit.agents import JobProcess, vad
@@ -76,7 +77,10 @@ def load_local_models(settings: Settings) -> list[str]:
 
 def prewarm(proc: JobProcess, *, settings: Settings) -> None:
     """livekit's ``setup_fnc`` (with ``settings`` bound): runs in each job process before
-    its call, so a process of its own (``JOB_EXECUTOR=process``) installs them here."""
+    its call, so a process of its own (``JOB_EXECUTOR=process``) installs them here. The
+    log redaction too: livekit has put its handlers in place by then (in a job process, the
+    ``LogQueueHandler`` that ships formatted lines to the worker)."""
+    install_redaction()
     install(settings)
     proc.userdata["vad"] = shared_vad(settings.turns.vad_min_silence)
     proc.userdata["local_models"] = load_local_models(settings)

@@ -24,6 +24,7 @@ from agent.worker.status import StatusServer
 from agent.worker.usage import get_usage
 from providers import ServerEnvOption
 from providers.catalogue import import_plugins
+from providers.log import install_redaction
 
 
 def build_server(settings: Settings) -> AgentServer:
@@ -31,7 +32,7 @@ def build_server(settings: Settings) -> AgentServer:
     them through its prewarm."""
     import_plugins()  # on the main thread: livekit refuses to register plugins on a job thread
     worker = settings.worker
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"host": worker.prometheus_host}  # health + Prometheus
     if worker.http_port is not None:
         options["port"] = worker.http_port
     executor = JobExecutorType(worker.job_executor)
@@ -60,6 +61,8 @@ def build_server(settings: Settings) -> AgentServer:
         drain_timeout=worker.drain_timeout,
         **options,
     )
+    # livekit's start/dev set up their log handlers after this module is loaded
+    server.on("worker_started", install_redaction)
     if max_calls:
         server.load_fnc = lambda s: min(1.0, len(s.active_jobs) / max_calls)
     # every job is accepted (livekit's default on_request): a call whose org cannot be
@@ -68,7 +71,9 @@ def build_server(settings: Settings) -> AgentServer:
     # usage records spooled by this worker (or before its restart) go out from here
     get_usage().start()
     if (port := worker.status_port) is not None:
-        status_server = StatusServer(worker.status_host, port, executor=worker.job_executor)
+        status_server = StatusServer(
+            worker.status_host, port, executor=worker.job_executor, token=worker.status_token
+        )
         tasks: set[asyncio.Task[None]] = set()
 
         async def start_status() -> None:

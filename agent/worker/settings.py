@@ -33,9 +33,11 @@ from providers import ConfigError, EnvReader, SettingsError, env_reader
 from providers.catalogue import NO_OVERRIDES, PriceOverrides
 from providers.chains import FailoverSettings, configure_health, env_strategy
 from providers.config import LoaderSettings, env_variables
+from providers.redaction import configure_fingerprints, new_salt, register, register_environment
 from providers.types import Strategy
 
 DEFAULT_STATUS_PORT = 8082
+LOOPBACK = "127.0.0.1"
 LIVEKIT_DEV_SECRET = "secret"
 """``livekit-server --dev``'s API secret."""
 
@@ -99,11 +101,16 @@ class WorkerOptions(_Group):
     """``AGENT_HTTP_PORT``: livekit's health server (None: livekit's default)."""
     prometheus_port: int | None = None
     """``PROMETHEUS_PORT``: livekit's Prometheus server (None: off)."""
+    prometheus_host: str = LOOPBACK
+    """``PROMETHEUS_HOST``: the interface livekit's HTTP servers listen on (livekit has one
+    ``host`` for its health server and its Prometheus server); ``0.0.0.0`` opens them."""
     prometheus_multiproc_dir: str | None = None
     """``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's own): where call processes write
     metrics; None with the process executor means a temporary directory."""
-    status_host: str = "0.0.0.0"
-    """``STATUS_HOST``."""
+    status_host: str = LOOPBACK
+    """``STATUS_HOST``: the status server's interface; ``0.0.0.0`` opens it to the network."""
+    status_token: SecretStr | None = None
+    """``STATUS_TOKEN``: when set, ``/status`` answers only ``Authorization: Bearer <it>``."""
     status_port: int | None = DEFAULT_STATUS_PORT
     """``STATUS_PORT``: the status server's port, 0 for any free one, None (``off``): none."""
     drain_timeout: int = 1800
@@ -122,7 +129,9 @@ class WorkerOptions(_Group):
                 http_port=env.optional_integer("AGENT_HTTP_PORT"),
                 prometheus_port=env.optional_integer("PROMETHEUS_PORT"),
                 prometheus_multiproc_dir=env.text("PROMETHEUS_MULTIPROC_DIR"),
+                prometheus_host=env.text("PROMETHEUS_HOST") or d.prometheus_host,
                 status_host=env.text("STATUS_HOST") or d.status_host,
+                status_token=env.secret("STATUS_TOKEN"),
                 status_port=env.value("STATUS_PORT", _status_port, d.status_port),
                 drain_timeout=env.integer("DRAIN_TIMEOUT", d.drain_timeout),
                 prewarm_timeout=env.number("PREWARM_TIMEOUT", d.prewarm_timeout),
@@ -171,6 +180,9 @@ class Settings(BaseModel):
     """``PROVIDER_STRATEGY``: the routing of orgs whose config names none."""
     pricing: PriceOverrides = NO_OVERRIDES
     """``PRICING_JSON``: price overrides, parsed and validated here."""
+    fingerprint_salt: SecretStr | None = None
+    """``FINGERPRINT_SALT``: the key of the key fingerprints (breaker names in the status
+    JSON and metrics). Unset: ``load`` draws one per worker, which its job processes share."""
     provider_env: Mapping[str, str] = Field(default_factory=dict, repr=False)
     """The environment provider config's variables as start-up found them (chains, options,
     keys, persona: what ``providers.config.env`` reads). Holds keys: never printed."""
@@ -191,6 +203,7 @@ class Settings(BaseModel):
                 default_organization_id=env.text("DEFAULT_ORGANIZATION_ID"),
                 strategy=env_strategy(env),
                 pricing=PriceOverrides.from_env(env),
+                fingerprint_salt=env.secret("FINGERPRINT_SALT"),
                 provider_env={k: v for k in env_variables() if (v := env.environ.get(k))},
             )
 
@@ -206,11 +219,27 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Start-up: the settings from ``environ`` (default: this process's environment, the one
     read of it), or ``SystemExit(2)`` after one line per bad variable."""
     try:
-        return Settings.from_env(os.environ if environ is None else environ)
+        settings = Settings.from_env(os.environ if environ is None else environ)
     except SettingsError as e:
         lines = "\n".join(f"  {p}" for p in e.problems)
         print(f"python -m agent: bad settings in the environment:\n{lines}", file=sys.stderr)
         raise SystemExit(2) from None
+    if settings.fingerprint_salt is None:  # one per worker, pickled to its job processes
+        settings = settings.model_copy(update={"fingerprint_salt": SecretStr(new_salt())})
+    return settings
+
+
+def _known_secrets(settings: Settings) -> None:
+    """Every secret the settings hold, in the registry the log filter redacts from."""
+    register_environment(settings.provider_env)
+    register(
+        settings.loader.internal_api_key,
+        settings.usage.api_key,
+        settings.livekit.api_secret,
+        settings.worker.status_token,
+        settings.fingerprint_salt,
+    )
+    configure_fingerprints(settings.fingerprint_salt)
 
 
 _current: Settings | None = None
@@ -224,6 +253,7 @@ def install(settings: Settings) -> None:
     if settings == _current:
         return
     _current = settings
+    _known_secrets(settings)
     configure_health(cooldown=settings.failover.cooldown)
     configure_usage(settings.usage)
     metrics.org_label.configure(settings.metrics)

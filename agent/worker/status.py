@@ -5,6 +5,10 @@ its last error class and time.
 ``GET /status`` on the worker's status server (``STATUS_PORT``, default 8082; livekit's
 own health server on ``AGENT_HTTP_PORT`` cannot take extra routes), and
 ``python -m agent status --url http://HOST:8082`` prints it.
+
+The server listens on loopback unless ``STATUS_HOST`` opens it; with ``STATUS_TOKEN`` set
+it answers only ``Authorization: Bearer <token>``. What it shows is redacted as every log
+line is: endpoints without userinfo or query string, keys as salted fingerprints.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import hmac
 import json
 import os
 import sys
@@ -21,12 +26,14 @@ from typing import Any
 import httpx
 from aiohttp import web
 from livekit.agents import utils
+from pydantic import SecretStr
 
 from agent.log import logger
 from agent.worker.settings import DEFAULT_STATUS_PORT as DEFAULT_PORT
 from agent.worker.settings import Settings
 from agent.worker.usage import get_usage
 from providers.chains import HealthRegistry, get_health
+from providers.redaction import redact_text, safe_urls
 
 STATUS_PATH = "/status"
 
@@ -51,10 +58,10 @@ def status(health: HealthRegistry | None = None, *, executor: str = "thread") ->
             {
                 "kind": b.kind,
                 "provider": b.provider,
-                "key": b.key,
+                "key": safe_urls(b.key),
                 "state": b.state.value,
                 "up": b.state.value != "open",
-                "lastError": b.reason or None,
+                "lastError": redact_text(b.reason) or None,
                 "lastErrorAt": _iso(b.failed_at),
                 "failures": b.failures,
                 "retryInSeconds": round(b.retry_in, 1),
@@ -75,12 +82,32 @@ class StatusServer(utils.http_server.HttpServer):
     """livekit's small aiohttp server (the one its health port runs on) with our route, on
     the worker's event loop."""
 
-    def __init__(self, host: str, port: int, *, executor: str = "thread") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        executor: str = "thread",
+        token: SecretStr | None = None,
+    ) -> None:
         super().__init__(host, port)
         self.executor = executor
+        self._token = token.get_secret_value().encode() if token else None
         self.app.router.add_get(STATUS_PATH, self._handle_status)
 
-    async def _handle_status(self, _: web.Request) -> web.Response:
+    def _authorized(self, request: web.Request) -> bool:
+        if self._token is None:
+            return True
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self._token)
+
+    async def _handle_status(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response(
+                {"error": "unauthorized"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="status"'},
+            )
         # the spool's depth is a SQLite read: off the worker's event loop
         return web.json_response(await asyncio.to_thread(status, executor=self.executor))
 
@@ -136,7 +163,12 @@ def main(argv: list[str], settings: Settings) -> int:
     if not url.endswith(STATUS_PATH):
         url += STATUS_PATH
     try:
-        resp = httpx.get(url, timeout=5.0)
+        token = settings.worker.status_token
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        resp = httpx.get(url, headers=headers, timeout=5.0)
+        if resp.status_code == 401:
+            print(f"status: {url} wants a token: set STATUS_TOKEN to the worker's", file=sys.stderr)
+            return 1
         resp.raise_for_status()
         data = resp.json()
     except (httpx.HTTPError, ValueError) as e:

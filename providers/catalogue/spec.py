@@ -74,6 +74,9 @@ class HttpCheck:
     """Options → URL, so a ``base_url`` override (a proxy, a test server) is checked too."""
     header: str = "Authorization"
     scheme: str = "Bearer "
+    expect: str = "data"
+    """The top-level field of the JSON object the provider answers with: a 200 without it
+    (a captive portal, a proxy's page, a wrong ``base_url``) proves no key."""
 
 
 def url(default_base: str, path: str) -> Callable[[Any], str]:

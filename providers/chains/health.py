@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from providers.bounded import Lru
 from providers.chains.blame import Blame, blame
+from providers.redaction import fingerprint
 from providers.types import ProviderConfig
 
 T = TypeVar("T")
@@ -68,7 +69,7 @@ class HealthKeys:
         """``org_id``: the org whose call uses ``config`` (None: the worker's own)."""
         endpoint = f"{config.kind}/{config.provider}@{config.endpoint or 'default'}"
         key = config.secret("apiKey")
-        credential = f"{config.kind}/{config.provider}#{_digest(key)}" if key else None
+        credential = f"{config.kind}/{config.provider}#{fingerprint(key)}" if key else None
         what = json.dumps(
             [config.settings.model_dump(mode="json"), credential], sort_keys=True, default=str
         )

@@ -4,24 +4,35 @@ Each check is the cheapest thing that proves it: the provider can be built (opti
 plugin, local model), a remote local server accepts a TCP connection, and a cloud key is
 accepted by one authenticated GET of the provider's API (listing models or projects —
 nothing billed).
+
+A check sends a key, so it trusts nothing else: a redirect is not followed (a 3xx would
+carry the key's header to whatever origin the answer names; it is the check's result),
+a 200 counts only with the provider's own answer in it (``HttpCheck.expect``), at most
+``MAX_BODY`` of it is read, and each probe has one total deadline (``CHECK_DEADLINE``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from livekit.agents import APIConnectionError, APIError, APIStatusError
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 from providers.catalogue import HttpCheck, build_provider, get_spec
 from providers.chains.health import HealthKeys, HealthRegistry
 from providers.errors import ProviderError
+from providers.redaction import redact_text, safe_url
 from providers.types import OrgProviders, ProviderConfig
 
 CHECK_TIMEOUT = 3.0
+"""Each network phase of a check (connect, each read)."""
+CHECK_DEADLINE = 5.0
+"""A whole probe, however slowly a server trickles its answer."""
+MAX_BODY = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -36,26 +47,39 @@ class ProbeResult:
 
 
 async def probe(
-    config: ProviderConfig, org: OrgProviders, client: httpx.AsyncClient
+    config: ProviderConfig,
+    org: OrgProviders,
+    client: httpx.AsyncClient,
+    *,
+    deadline: float = CHECK_DEADLINE,
 ) -> ProbeResult:
     started = time.perf_counter()
 
     def done(ok: bool, detail: str, error: APIError | None = None) -> ProbeResult:
-        return ProbeResult(config, ok, detail, time.perf_counter() - started, error)
+        return ProbeResult(config, ok, redact_text(detail), time.perf_counter() - started, error)
 
+    try:
+        return done(*await asyncio.wait_for(_check(config, org, client), deadline))
+    except asyncio.TimeoutError:
+        return done(False, f"no answer within {deadline:g} s", APITimeoutError())
+
+
+async def _check(
+    config: ProviderConfig, org: OrgProviders, client: httpx.AsyncClient
+) -> tuple[bool, str, APIError | None]:
     try:
         build_provider(config, org)  # validates options and keys, imports the plugin
     except ProviderError as e:
-        return done(False, str(e))
+        return False, str(e), None
     spec = get_spec(config.provider, config.kind)
     assert spec is not None  # build_provider would have failed
     options: Any = config.settings
     host = getattr(options, "host", None)
     if spec.local and host:
-        return done(*await _tcp(host, int(options.port)))
+        return await _tcp(host, int(options.port))
     if isinstance(spec.check, HttpCheck):
-        return done(*await _http(spec.check, options, config, client))
-    return done(True, "ready" if spec.local else "built (no cheap check for this provider)")
+        return await _http(spec.check, options, config, client)
+    return True, "ready" if spec.local else "built (no cheap check for this provider)", None
 
 
 async def _tcp(host: str, port: int) -> tuple[bool, str, APIError | None]:
@@ -75,12 +99,28 @@ async def _http(
     if key := config.secret("apiKey"):
         headers[check.header] = check.scheme + key
     try:
-        resp = await client.get(url, headers=headers, timeout=CHECK_TIMEOUT)
+        async with client.stream("GET", url, headers=headers, timeout=CHECK_TIMEOUT) as resp:
+            body = await _head(resp)
     except httpx.HTTPError as e:
         return False, f"unreachable ({type(e).__name__})", _down()
     code = resp.status_code
-    if code < 400:
-        return True, "key accepted", None
+    if resp.is_redirect:
+        target = _origin(resp.headers.get("Location", ""), url)
+        return (
+            False,
+            f"redirected (HTTP {code}) to {target}: not followed with the key; "
+            "point base_url at the provider itself",
+            APIStatusError("check redirected", status_code=code),
+        )
+    if code < 300:
+        if _answers(body, check.expect):
+            return True, "key accepted", None
+        return (
+            False,
+            f"HTTP {code} without the provider's answer (no '{check.expect}' in a JSON "
+            "object): is base_url the provider's API?",
+            APIError("unexpected answer to the key check"),
+        )
     error = APIStatusError("check failed", status_code=code)
     if code in (401, 403):
         return False, f"key rejected (HTTP {code})", error
@@ -89,13 +129,38 @@ async def _http(
     return False, f"HTTP {code}", error
 
 
+async def _head(resp: httpx.Response) -> bytes:
+    """Up to ``MAX_BODY`` of the body: a check reads a short listing, not whatever a
+    misbehaving server streams."""
+    body = bytearray()
+    async for chunk in resp.aiter_bytes():
+        body += chunk
+        if len(body) >= MAX_BODY:
+            break
+    return bytes(body[:MAX_BODY])
+
+
+def _answers(body: bytes, field: str) -> bool:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and field in data
+
+
+def _origin(location: str, base: str) -> str:
+    """Where a redirect points, as shown: its origin, no path, query or userinfo."""
+    target = httpx.URL(base).join(location) if location else None
+    return safe_url(f"{target.scheme}://{target.host}") if target else "(no Location)"
+
+
 def _down() -> APIError:
     return APIConnectionError("unreachable")
 
 
 async def probe_all(org: OrgProviders, health: HealthRegistry | None = None) -> list[ProbeResult]:
     """Probe every provider; with ``health``, record each verdict in its breakers."""
-    async with httpx.AsyncClient(follow_redirects=True) as client:
+    async with httpx.AsyncClient(follow_redirects=False) as client:
         configs = [c for kind_chain in (org.stt, org.llm, org.tts) for c in kind_chain]
         results = list(await asyncio.gather(*(probe(c, org, client) for c in configs)))
     if health is not None:

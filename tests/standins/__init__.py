@@ -17,10 +17,11 @@ from ._server import RecordedRequest, StandinServer, encode_audio, text_duration
 from .cartesia import CartesiaStandin
 from .deepgram import DeepgramStandin
 from .elevenlabs import ElevenLabsStandin
-from .faults import STATUS_FAULTS, Fault
+from .faults import LEAK_FAULTS, STATUS_FAULTS, Fault
 from .openai import OpenAIStandin
 
 __all__ = [
+    "LEAK_FAULTS",
     "STATUS_FAULTS",
     "CartesiaStandin",
     "DeepgramStandin",

@@ -198,6 +198,8 @@ class StandinServer:
             drop_after: DROP_MID_STREAM sends this many chunks / messages before aborting.
         """
         self.valid_keys: set[str] | None = set(valid_keys) if valid_keys is not None else None
+        self.redirect_to = "http://127.0.0.1:9/"
+        """Where ``Fault.REDIRECT`` sends a client."""
         self.chunk_delay = chunk_delay
         self.drop_after = drop_after
         self.requests: list[RecordedRequest] = []
@@ -354,6 +356,15 @@ class StandinServer:
             return rec, web.Response(status=503)
         if (status := fault.status) is not None:
             return rec, self.error_response(status, f"stand-in fault {fault.name}")
+        if fault in (Fault.ECHO_401, Fault.ECHO_500):
+            headers = json.dumps(dict(rec.headers))
+            message = f"Incorrect API key provided: {rec.api_key}. url={request.url} {headers}"
+            return rec, self.error_response(401 if fault is Fault.ECHO_401 else 500, message)
+        if fault is Fault.GARBAGE:
+            page = "<html><body>Welcome to the proxy</body></html>"
+            return rec, web.Response(text=page, content_type="text/html")
+        if fault is Fault.REDIRECT:
+            return rec, web.Response(status=302, headers={"Location": self.redirect_to})
         if fault is Fault.HANG_HANDSHAKE or (fault is Fault.HANG and not websocket):
             await self.hang(request)
             return rec, web.Response(status=503)

@@ -43,6 +43,20 @@ class Fault(enum.Enum):
     """Send some valid output (``drop_after`` chunks / messages, default 1) then abort the
     TCP connection (RST, no websocket close frame, no final chunk)."""
 
+    ECHO_401 = "echo_401"
+    """Extra: a 401 whose provider-style body echoes the key and every request header back,
+    as some providers and proxies do (``Incorrect API key provided: sk-…``)."""
+
+    ECHO_500 = "echo_500"
+    """Extra: a 500 whose body holds the key and the URL the client called."""
+
+    GARBAGE = "garbage"
+    """Extra: a 200 whose body is not the provider's (a proxy's or captive portal's page)."""
+
+    REDIRECT = "redirect"
+    """Extra: a 302 to ``server.redirect_to`` (another origin): a client that follows it
+    with its key headers hands the key to that origin."""
+
     @property
     def status(self) -> int | None:
         """The HTTP status of a STATUS_* fault, otherwise None."""
@@ -59,3 +73,7 @@ STATUS_FAULTS: tuple[Fault, ...] = (
     Fault.STATUS_429,
     Fault.STATUS_500,
 )
+
+LEAK_FAULTS: tuple[Fault, ...] = (Fault.ECHO_401, Fault.ECHO_500, Fault.GARBAGE, Fault.REDIRECT)
+"""The faults that test what leaves the worker (the secrets canary, ``--check``), not how a
+plugin fails: the per-plugin fault table does not cover them."""

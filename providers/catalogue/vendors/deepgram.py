@@ -33,6 +33,6 @@ SPECS: tuple[ProviderSpec, ...] = (
         secrets=api_key("DEEPGRAM_API_KEY"),
         env_options={"model": "DEEPGRAM_STT_MODEL", "language": "STT_LANGUAGE"},
         prices=PRICES,
-        check=HttpCheck(_projects_url, scheme="Token "),
+        check=HttpCheck(_projects_url, scheme="Token ", expect="projects"),
     ),
 )

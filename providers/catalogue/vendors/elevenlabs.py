@@ -35,6 +35,8 @@ SPECS: tuple[ProviderSpec, ...] = (
         secrets=api_key("ELEVEN_API_KEY", "ELEVENLABS_API_KEY"),
         env_options={"voice_id": "ELEVENLABS_VOICE_ID"},
         prices=PRICES,
-        check=HttpCheck(url("https://api.elevenlabs.io/v1", "/user"), "xi-api-key", ""),
+        check=HttpCheck(
+            url("https://api.elevenlabs.io/v1", "/user"), "xi-api-key", "", expect="subscription"
+        ),
     ),
 )
