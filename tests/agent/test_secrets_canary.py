@@ -172,6 +172,8 @@ async def _canary(tmp_path: Path) -> None:
             ("check", ["providers", "--org", ORG, "--check", "--json"]),
             ("check-text", ["providers", "--org", ORG, "--check"]),
             ("json", ["providers", "--org", ORG, "--json"]),
+            # simulate only spools; the sender's failing post (and its log) is the flush's
+            ("flush", ["usage", "--flush"]),
         ):
             _, outputs[name] = await run(args, env)
         # environment mode: the env key goes to a provider that echoes it back
