@@ -34,8 +34,9 @@ MIN_SECRET_LENGTH = 8
 """Shorter values are not registered: masking every ``secret`` or ``1234`` in every line
 would hide more than it protects (livekit-server --dev's secret is public anyway)."""
 
-_NOT_SECRET = re.compile(r"tokens|keywords|keyterms", re.IGNORECASE)
-"""Counts and word lists, not credentials (``inputTokens``, ``max_tokens``)."""
+_NOT_SECRET = re.compile(r"tokens|keywords|keyterms|^keys$", re.IGNORECASE)
+"""Counts and word lists, not credentials (``inputTokens``, ``max_tokens``, a log line's
+``keys``: the names of a message's fields)."""
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@?#\"']+@")
 _QUERY_SECRET = re.compile(
