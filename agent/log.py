@@ -44,6 +44,35 @@ class ExtraFormatter(logging.Formatter):
         )
 
 
+KNOWN_NOISE = ("Attempted to drop unknown FFI handle",)
+"""livekit warnings that report nothing wrong. livekit's ``Room`` makes a track object
+for each subscribed caller track; when the room closes, its native side frees the track,
+and the Python object's later garbage collection asks to free it again: one WARNING per
+call end, from livekit's own objects, never ours (traced to ``RemoteAudioTrack``)."""
+
+
+class KnownNoiseFilter(logging.Filter):
+    """Demotes ``KNOWN_NOISE`` to DEBUG: printed only when livekit's logger is at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG or not any(
+            n in str(record.msg) or n in str(record.args) for n in KNOWN_NOISE
+        ):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("livekit").isEnabledFor(logging.DEBUG)
+
+
+_noise_filter = KnownNoiseFilter()
+
+
+def quiet_known_noise() -> None:
+    """On livekit's logger, which its native runtime's log lines come through (idempotent)."""
+    livekit_logger = logging.getLogger("livekit")
+    if _noise_filter not in livekit_logger.filters:
+        livekit_logger.addFilter(_noise_filter)
+
+
 def setup_logging(verbose: bool = False, level: str | None = None) -> None:
     """Warnings (``verbose``: our info lines too; ``level``, ``LIVEKIT_LOG_LEVEL``: every
     logger from that level) on stderr, with their fields, redacted."""
@@ -54,9 +83,18 @@ def setup_logging(verbose: bool = False, level: str | None = None) -> None:
         root_level = logging.WARNING
     logging.basicConfig(level=root_level, handlers=[handler], force=True)
     install_redaction()
+    quiet_known_noise()
     if verbose:
         for name in ("voice_agent", "providers", "plugins"):
             logging.getLogger(name).setLevel(min(logging.INFO, root_level))
 
 
-__all__ = ["MASK", "SECRET_LIKE", "ExtraFormatter", "logger", "setup_logging"]
+__all__ = [
+    "MASK",
+    "SECRET_LIKE",
+    "ExtraFormatter",
+    "KnownNoiseFilter",
+    "logger",
+    "quiet_known_noise",
+    "setup_logging",
+]

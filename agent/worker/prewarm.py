@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from agent.log import logger
+from agent.log import logger, quiet_known_noise
 from agent.worker.settings import Settings, install
 from agent.worker.turns import TurnSettings
 from providers import ProviderError
@@ -81,6 +81,7 @@ def prewarm(proc: JobProcess, *, settings: Settings) -> None:
     log redaction too: livekit has put its handlers in place by then (in a job process, the
     ``LogQueueHandler`` that ships formatted lines to the worker)."""
     install_redaction()
+    quiet_known_noise()
     install(settings)
     proc.userdata["vad"] = shared_vad(settings.turns.vad_min_silence)
     proc.userdata["local_models"] = load_local_models(settings)

@@ -16,7 +16,7 @@ from typing import Any
 
 from livekit.agents import AgentServer, JobExecutorType
 
-from agent.log import logger
+from agent.log import logger, quiet_known_noise
 from agent.worker.call import entrypoint, session_ended
 from agent.worker.prewarm import prewarm
 from agent.worker.settings import Settings
@@ -63,6 +63,7 @@ def build_server(settings: Settings) -> AgentServer:
     )
     # livekit's start/dev set up their log handlers after this module is loaded
     server.on("worker_started", install_redaction)
+    quiet_known_noise()
     if max_calls:
         server.load_fnc = lambda s: min(1.0, len(s.active_jobs) / max_calls)
     # every job is accepted (livekit's default on_request): a call whose org cannot be

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from agent.log import ExtraFormatter
+import pytest
+
+from agent.log import ExtraFormatter, quiet_known_noise
 
 SECRET = "sk-test-LOG-PLANTED-4242"
 
@@ -55,3 +57,41 @@ def test_a_traceback_comes_after_the_fields() -> None:
     first, *rest = text.splitlines()
     assert first.endswith("provider crashed provider=vosk")
     assert rest[0].startswith("Traceback") and rest[-1] == "RuntimeError: boom"
+
+
+# livekit's known-benign warning at every call end is a DEBUG line; other warnings print
+
+NOISE = "livekit_ffi::server:279:livekit_ffi::server - Attempted to drop unknown FFI handle: 23"
+
+
+@pytest.fixture
+def livekit_log(caplog: pytest.LogCaptureFixture) -> logging.Logger:
+    quiet_known_noise()
+    lk = logging.getLogger("livekit")
+    caplog.set_level(logging.INFO, logger="livekit")
+    return lk
+
+
+def test_the_ffi_handle_warning_is_debug_only(
+    livekit_log: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    # as livekit's FFI callback logs it: a format and arguments
+    livekit_log.warning(
+        "%s:%s:%s - %s",
+        "livekit_ffi::server",
+        279,
+        "livekit_ffi::server",
+        "Attempted to drop unknown FFI handle: 23",
+    )
+    livekit_log.warning("publisher data channel closed unexpectedly")
+    assert [r.getMessage() for r in caplog.records] == [
+        "publisher data channel closed unexpectedly"
+    ]
+
+
+def test_at_debug_it_still_prints_as_debug(
+    livekit_log: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="livekit")
+    livekit_log.warning(NOISE)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("DEBUG", NOISE)]

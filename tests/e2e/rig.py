@@ -201,7 +201,7 @@ class Worker:
             lambda r: r.get("message") == "registered worker", timeout, "worker registration"
         )
         listening = self.wait_for_log(
-            lambda r: str(r.get("message", "")).startswith("HTTP server listening on :"),
+            lambda r: str(r.get("message", "")).startswith("HTTP server listening on "),
             5,
             "the worker's HTTP port",
         )

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import uuid
 from pathlib import Path
+from typing import Any
 
 from agent.tools.room_call import CallFailed
 from agent.tools.transcript import CallResult
@@ -88,11 +89,21 @@ async def test_one_call_per_worker_and_sigterm_drains_the_call_in_progress(
     assert await asyncio.to_thread(busy.process.wait, 30) == 0
 
 
-async def test_sigkill_mid_call_the_next_call_succeeds_on_the_other_worker(
+async def test_sigkill_mid_call_the_next_call_succeeds_and_the_killed_call_is_billed(
     livekit: LiveKitServer, backend: BackendServer, workers: Workers, tmp_path: Path
 ) -> None:
+    """The two workers share one usage spool: the survivor closes the record the killed
+    worker left open (its last checkpoint) and sends it, once."""
     pool = workers.start(
-        "c", "d", **backend_env(backend, AGENT_NAME=POOL, MAX_CONCURRENT_CALLS="1")
+        "c",
+        "d",
+        **backend_env(
+            backend,
+            AGENT_NAME=POOL,
+            MAX_CONCURRENT_CALLS="1",
+            USAGE_SPOOL_DIR=str(tmp_path / "shared-spool"),
+            USAGE_CHECKPOINT_SECONDS="1",
+        ),
     )
     room = f"kill-{uuid.uuid4().hex[:8]}"
     doomed = asyncio.create_task(
@@ -129,6 +140,27 @@ async def test_sigkill_mid_call_the_next_call_succeeds_on_the_other_worker(
     if isinstance(cut, CallResult):
         assert answers(cut) < 2
     assert survivor.alive
+
+    # billing: the killed call's record, recovered by the survivor, up to its last
+    # checkpoint (its heartbeat runs out 3 checkpoints + 5 s after the kill)
+    def recorded(room_name: str) -> list[dict[str, Any]]:
+        return [r for r in backend.usage_records.values() if r.get("room") == room_name]
+
+    await asyncio.to_thread(
+        wait_until, lambda: recorded(room), 40, "the killed call's usage record", 0.5
+    )
+    (billed,) = recorded(room)
+    assert billed["completion"] == "recovered", billed
+    kinds = {line["kind"] for line in billed["usage"]}
+    assert {"stt", "tts"} <= kinds, billed["usage"]
+    (normal,) = recorded(after.room or "")
+    assert normal["completion"] == "normal"
+    recovered = sum(
+        v
+        for (name, _), v in survivor.metrics().items()
+        if name == "voice_agent_usage_records_recovered_total"
+    )
+    assert recovered == 1
 
 
 def _answered(worker: Worker) -> float:
