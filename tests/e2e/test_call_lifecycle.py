@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import AGENT, backend_env, call
-from tests.e2e.rig import LiveKitServer, Worker, Workers, wait_until
+from tests.e2e.rig import LiveKitServer, Workers, wait_until
 from tests.standins.backend import BackendServer
 
 QUESTION = "What are your opening hours?"
@@ -42,10 +42,16 @@ def _left_at(livekit: LiveKitServer, room: str, prefix: str) -> tuple[float, str
 
 
 async def test_a_hang_up_ends_the_job_at_once_as_a_success(
-    livekit: LiveKitServer, worker: Worker, tmp_path: Path
+    livekit: LiveKitServer, backend: BackendServer, workers: Workers, tmp_path: Path
 ) -> None:
+    # a worker of its own: its log holds this call only (and the shared worker's config
+    # cache stays as the other tests expect it)
+    name = f"{AGENT}-hangup"
+    (worker,) = workers.start("hangup", **backend_env(backend, AGENT_NAME=name))
     room = f"hangup-{uuid.uuid4().hex[:8]}"
-    result = await call(livekit, QUESTION, output=tmp_path / "call.wav", org="harbor", room=room)
+    result = await call(
+        livekit, QUESTION, output=tmp_path / "call.wav", agent_name=name, org="harbor", room=room
+    )
     assert result.completed
 
     hung_up, _ = _left_at(livekit, room, "caller-")
