@@ -220,6 +220,17 @@ class Worker:
             for s in family.samples
         }
 
+    def replies(self) -> float:
+        """Replies the worker has started (livekit's voice-to-voice count); 0 while its
+        metrics page does not answer."""
+        try:
+            scrape = self.metrics()
+        except OSError:
+            return 0
+        return sum(
+            v for (n, _), v in scrape.items() if n == "voice_agent_voice_to_voice_seconds_count"
+        )
+
     def active_jobs(self) -> int:
         """From the worker's own HTTP server (livekit's ``/worker`` route)."""
         url = f"http://{HOST}:{self.http_port}/worker"

@@ -138,6 +138,14 @@ class OpenAIStandin(StandinServer):
         body: dict[str, Any] = rec.body if isinstance(rec.body, dict) else {}
         messages: list[dict[str, Any]] = body.get("messages") or []
         model = str(body.get("model", "standin"))
+        temperature = body.get("temperature")
+        if isinstance(temperature, (int, float)) and not 0 <= temperature <= 2:
+            # as OpenAI answers a request its caller got wrong: 400, naming the parameter
+            return self.error_response(
+                400,
+                f"Invalid 'temperature': decimal above maximum value. Expected a value <= 2, "
+                f"but got {temperature} instead.",
+            )
         text = self._reply_for(messages)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
