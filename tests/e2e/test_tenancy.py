@@ -5,6 +5,7 @@ any of the worker's outputs."""
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +19,25 @@ from tests.standins.openai import OpenAIStandin
 QUESTION = "What are your opening hours?"
 SHARED = "The shared model says we open at eight."
 FAQ_ANSWER = FAQS["harbor"][0]["answer"]
+SHARED_KEY = "e2e-shared-llm-key"
 
 
-def _org(name: str, standin: OpenAIStandin, **llm: Any) -> Any:
-    """Whisper, the shared OpenAI-compatible endpoint and key (then the offline FAQ), Piper."""
+def _org(
+    name: str, llm: OpenAIStandin, llm_key: str, tts: Sequence[dict[str, Any]] = (), **options: Any
+) -> Any:
+    """Whisper; the OpenAI-compatible ``llm`` (``options`` in its config), then the offline
+    FAQ; ``tts`` entries, then Piper."""
     providers = [
         provider_entry("whisper", "stt", priority=10),
         provider_entry(
             "openai",
             "llm",
             priority=50,
-            config={"base_url": standin.base_url, "model": "gpt-4o-mini", **llm},
-            secrets={"apiKey": "e2e-shared-llm-key"},
+            config={"base_url": llm.base_url, "model": "gpt-4o-mini", **options},
+            secrets={"apiKey": llm_key},
         ),
         provider_entry("offline", "llm", priority=10),
+        *tts,
         provider_entry("piper", "tts", priority=1),
     ]
     agent = {"greeting": GREETINGS["harbor"], "faq": FAQS["harbor"], "instructions": "Help."}
@@ -47,8 +53,9 @@ async def test_one_orgs_bad_config_does_not_switch_the_provider_off_for_another(
 ) -> None:
     async with OpenAIStandin(reply=SHARED) as shared:
         # out of OpenAI's range: the provider answers this org's requests with a 400
-        backend.set_org("careless", _org("careless", shared, temperature=3.5), version="1")
-        backend.set_org("steady", _org("steady", shared), version="1")
+        careless_org = _org("careless", shared, SHARED_KEY, temperature=3.5)
+        backend.set_org("careless", careless_org, version="1")
+        backend.set_org("steady", _org("steady", shared, SHARED_KEY), version="1")
 
         careless = await call(livekit, QUESTION, output=tmp_path / "1.wav", org="careless")
         assert _answers(careless) == [FAQ_ANSWER]  # its own fallback answered
@@ -76,27 +83,14 @@ async def test_no_planted_secret_reaches_a_real_worker_s_outputs(
         OpenAIStandin(fault=Fault.ECHO_500) as llm,
         ElevenLabsStandin(fault=Fault.ECHO_401) as tts,
     ):
-        providers = [
-            provider_entry("whisper", "stt", priority=10),
-            provider_entry(
-                "openai",
-                "llm",
-                priority=50,
-                config={"base_url": llm.base_url, "model": "gpt-4o-mini"},
-                secrets={"apiKey": llm_key},
-            ),
-            provider_entry("offline", "llm", priority=10),
-            provider_entry(
-                "elevenlabs",
-                "tts",
-                priority=50,
-                config={"base_url": tts.base_url, "voice_id": "v"},
-                secrets={"apiKey": tts_key},
-            ),
-            provider_entry("piper", "tts", priority=1),
-        ]
-        agent = {"greeting": GREETINGS["harbor"], "faq": FAQS["harbor"], "instructions": "Help."}
-        backend.set_org("canary", org_payload("canary", "1", providers, agent), version="1")
+        voice = provider_entry(
+            "elevenlabs",
+            "tts",
+            priority=50,
+            config={"base_url": tts.base_url, "voice_id": "v"},
+            secrets={"apiKey": tts_key},
+        )
+        backend.set_org("canary", _org("canary", llm, llm_key, [voice]), version="1")
         name = f"{AGENT}-canary"
         (worker,) = workers.start(
             "canary", **backend_env(backend, AGENT_NAME=name, LIVEKIT_LOG_LEVEL="DEBUG")
