@@ -63,7 +63,7 @@ class Call:
         # No SessionHost: livekit's default lets any room participant, the caller too,
         # drive and observe the session over the room, and after the room closes it kept
         # retrying its queued events ("failed to send session event", hundreds per call
-        # under load). What a caller may see goes out on the transcription and turn feeds.
+        # under load). What a caller may see goes out on the transcription stream.
         await self.session.start(agent=self.agent, room=room, session_host=False)
         if self.org.agent.greeting:
             self.session.say(self.org.agent.greeting)
