@@ -160,6 +160,12 @@ class _Room(AgentWatch):
             self.agent_joined.set()
             self._on_attributes({}, p)
 
+    def adopt_present(self) -> None:
+        """After connecting: an agent that joined first raised no ``participant_connected``
+        here (the connect response listed it), so it is adopted from the room's list."""
+        for p in self.room.remote_participants.values():
+            self._on_participant(p)
+
     def _on_attributes(self, _changed: dict[str, str], p: rtc.Participant) -> None:
         if p is self.agent:
             self.note_state(p.attributes.get(ATTRIBUTE_AGENT_STATE, self.state))
@@ -172,6 +178,7 @@ class _Room(AgentWatch):
     def _on_track(
         self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant
     ) -> None:
+        self._on_participant(p)  # its track can arrive before the caller's connect returns
         if p is self.agent and track.kind == rtc.TrackKind.KIND_AUDIO:
             self.agent_track.set()
             self._spawn(self._record(track))
@@ -241,6 +248,7 @@ async def place_call(options: CallOptions, caller_audio: list[rtc.AudioFrame]) -
         side = _Room(timeline)
         try:
             await asyncio.wait_for(side.room.connect(options.url, token), options.join_timeout)
+            side.adopt_present()
             return await _converse(side, options, room_name, caller_audio, lk)
         except asyncio.TimeoutError:
             raise CallFailed(f"could not join room {room_name} at {options.url}") from None

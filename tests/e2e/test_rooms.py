@@ -343,3 +343,37 @@ async def test_a_call_to_an_agent_name_no_worker_has_says_so(
     assert str(failed.value).startswith(
         "no worker took the call within 5 s: is a worker running with AGENT_NAME=nobody"
     )
+
+
+async def test_a_caller_who_joins_after_the_agent_is_answered(
+    livekit: LiveKitServer, worker: Worker, tmp_path: Path
+) -> None:
+    """The agent is in the room (its track published) before the caller connects, as when
+    callers connect slowly on a busy machine: the caller's connect lists the agent instead
+    of announcing it, and the caller must still find it and hear it."""
+    from livekit import api
+
+    room = f"late-{tmp_path.name[-8:]}"
+    async with api.LiveKitAPI(livekit.url, API_KEY, API_SECRET) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=30))
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(
+                agent_name=AGENT, room=room, metadata='{"organizationId": "harbor"}'
+            )
+        )
+
+        async def agent_in_room() -> bool:
+            listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            return any(p.identity.startswith("agent-") for p in listed.participants)
+
+        async def wait_for_agent() -> None:
+            while not await agent_in_room():
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(wait_for_agent(), 30)
+    # no dispatch from the caller: the agent is already there
+    result = await call(livekit, QUESTION, output=tmp_path / "call.wav", agent_name="", room=room)
+
+    assert result.completed
+    assert FAQS["harbor"][0]["answer"] in agent_lines(result)
+    assert_heard(await heard(result), FAQS["harbor"][0]["answer"])
