@@ -28,6 +28,7 @@ and hooks tests, then raise the pin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
@@ -178,6 +179,12 @@ class RealtimeFallbackSession(_realtime_fallback._FallbackRealtimeSession):
     def usable(self, index: int) -> bool:
         """Model ``index`` has not failed in this session."""
         return bool(self._available[index])
+
+    async def aclose(self) -> None:
+        # a dead model's session re-raises its failure on close (already handled): the
+        # hand-over to the pipeline closes it, and must not fail for it
+        with contextlib.suppress(Exception):
+            await super().aclose()
 
     def _on_child_error(self, error: llm.RealtimeModelError) -> None:
         if error.recoverable:

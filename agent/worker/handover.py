@@ -45,11 +45,14 @@ class PipelineAgent(Agent):
 
 
 def owes_reply(chat_ctx: llm.ChatContext, interrupted: bool) -> bool:
-    """The caller's last turn has no answer (or the answer was cut off)."""
+    """The caller's last turn has no answer, or the answer was cut off. A reply the model
+    began but never voiced (an empty message) is no answer."""
     if interrupted:
         return True
-    messages = [i for i in chat_ctx.items if isinstance(i, llm.ChatMessage)]
-    return bool(messages) and messages[-1].role == "user"
+    messages = [
+        i for i in chat_ctx.items if isinstance(i, llm.ChatMessage) and (i.text_content or "")
+    ]
+    return bool(messages) and (messages[-1].role == "user" or messages[-1].interrupted)
 
 
 _TASKS: set[asyncio.Task[None]] = set()
@@ -66,9 +69,11 @@ def hand_over(
     the caller heard stays in the context), then the pipeline agent takes over."""
 
     async def run() -> None:
-        if speaking:
-            with contextlib.suppress(Exception):
-                await session.interrupt(force=True)
+        # also a reply the model began but never voiced: the old agent cannot leave while
+        # one is pending
+        with contextlib.suppress(Exception):
+            # not awaited: a reply whose audio never comes would hold the hand-over
+            session.interrupt(force=True)
         chat_ctx = session.current_agent.chat_ctx.copy()
         reply = owes_reply(chat_ctx, speaking)
         logger.warning(

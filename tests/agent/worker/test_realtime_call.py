@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from agent.tools.caller_audio import say
 from agent.tools.simulate import simulate_call
 from agent.tools.transcript import CallResult
-from providers.chains import get_health
+from providers.catalogue import provider_config
+from providers.chains import HealthKeys, get_health
 from providers.config.loader import ProviderLoader
 from providers.config.settings import LoaderSettings
 from tests.standins.backend import BackendServer, org_payload, provider_entry
@@ -75,7 +78,8 @@ async def run_call(
     fault: Fault = Fault.OK,
     fault_on_turn: int = 0,
     budget: float = 1.0,
-) -> tuple[CallResult, RealtimeStandin, OpenAIStandin]:
+    heard_by_pipeline: tuple[str, ...] = (SECOND,),
+) -> tuple[CallResult, RealtimeStandin, OpenAIStandin, BackendServer]:
     """A two-turn call of org ``acme`` (backend mode). ``fault`` applies from the caller's
     turn ``fault_on_turn`` (0: from the connect)."""
     get_health().reset()
@@ -84,7 +88,9 @@ async def run_call(
     async with (
         RealtimeStandin(transcripts=[FIRST, SECOND], reply=RT_REPLY, silence=0.3) as rt,
         OpenAIStandin(reply=pipeline_reply) as llm,
-        DeepgramStandin(transcript=SECOND, speech_rms=300, endpointing=0.3) as dg,
+        DeepgramStandin(
+            transcript=script(heard_by_pipeline), speech_rms=300, endpointing=0.3
+        ) as dg,
         BackendServer() as backend,
     ):
         backend.set_org("acme", org_payload("acme", "1", acme(rt, llm, dg)), version="1")
@@ -105,7 +111,19 @@ async def run_call(
             )
         finally:
             await loader.aclose()
-    return result, rt, llm
+    return result, rt, llm, backend
+
+
+def script(lines: tuple[str, ...]) -> Callable[[], str]:
+    """Each utterance's transcript in turn, the last one again after that. The Deepgram
+    stand-in asks twice per utterance (its interim, then its final result)."""
+    calls: list[None] = []
+
+    def next_line() -> str:
+        calls.append(None)
+        return lines[min((len(calls) - 1) // 2, len(lines) - 1)]
+
+    return next_line
 
 
 def arm_fault_on_turn(rt: RealtimeStandin, fault: Fault, turn: int) -> None:
@@ -127,7 +145,7 @@ def texts(result: CallResult, role: str) -> list[str]:
 async def test_a_realtime_call_is_answered_by_the_realtime_model(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    result, rt, llm = await asyncio.wait_for(run_call(monkeypatch, tmp_path), TIMEOUT)
+    result, rt, llm, _ = await asyncio.wait_for(run_call(monkeypatch, tmp_path), TIMEOUT)
     assert result.completed
     assert texts(result, "assistant") == [RT_REPLY, RT_REPLY]
     assert texts(result, "user") == [FIRST, SECOND]
@@ -140,3 +158,82 @@ async def test_a_realtime_call_is_answered_by_the_realtime_model(
     assert realtime[0]["inputAudioTokens"] > 0 and realtime[0]["outputAudioTokens"] > 0
     assert realtime[0]["costUsd"] > 0
     assert not result.usage["failovers"]
+
+
+def realtime_keys(rt: RealtimeStandin) -> HealthKeys:
+    config = provider_config(
+        provider="openai-realtime",
+        kind="realtime",
+        options={"baseUrl": rt.base_url, "voice": "marin"},
+        secrets={"apiKey": SecretStr("sk-acme-realtime")},
+    )
+    return HealthKeys.of(config, "acme")
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (Fault.REFUSE, "APIConnectionError"),
+        (Fault.STATUS_401, "APIStatusError (HTTP 401)"),
+        (Fault.STATUS_500, "APIStatusError (HTTP 500)"),
+    ],
+)
+async def test_a_realtime_model_down_at_connect_leaves_the_call_to_the_pipeline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fault: Fault, reason: str
+) -> None:
+    result, rt, llm, _ = await asyncio.wait_for(
+        run_call(monkeypatch, tmp_path, fault=fault, heard_by_pipeline=(FIRST, SECOND)),
+        TIMEOUT,
+    )
+    assert result.completed
+    assert rt.responses_done == 0
+    assert texts(result, "user") == [FIRST, SECOND]
+    # the pipeline answered both turns, the second with the first in its context
+    assert texts(result, "assistant")[-1] == f"You asked: {FIRST}"
+    assert len(llm.chat_requests) == 2
+    assert result.usage is not None
+    failovers = result.usage["failovers"]
+    assert [(f["kind"], f["from"], f["to"]) for f in failovers] == [
+        ("realtime", "openai-realtime", "pipeline")
+    ]
+    assert failovers[0]["error"].startswith(reason)
+    # the next calls of every org skip it (a 401: every org with this key)
+    assert get_health().is_down(realtime_keys(rt))
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.HANG,
+        pytest.param(
+            Fault.DROP_MID_STREAM,
+            marks=pytest.mark.xfail(
+                strict=True, reason="a socket dropped mid-reply does not yet reach the pipeline"
+            ),
+        ),
+    ],
+)
+async def test_a_realtime_model_failing_mid_call_hands_the_conversation_to_the_pipeline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fault: Fault
+) -> None:
+    """The first turn is the realtime model's; on the second it hangs before its first
+    audio, or drops its socket mid-reply. The pipeline answers that same turn — the caller
+    does not repeat it — and knows what was asked before."""
+    result, rt, llm, _ = await asyncio.wait_for(
+        run_call(monkeypatch, tmp_path, fault=fault, fault_on_turn=2), TIMEOUT
+    )
+    assert result.completed
+    replies = texts(result, "assistant")
+    assert replies[0] == RT_REPLY
+    assert replies[-1] == f"You asked: {FIRST}"
+    assert len(llm.chat_requests) == 1
+    assert texts(result, "user") == [FIRST, SECOND]
+    assert result.usage is not None
+    kinds = {line["kind"] for line in result.usage["usage"]}
+    assert {"realtime", "llm", "tts"} <= kinds  # billed on both sides of the switch
+    failovers = result.usage["failovers"]
+    assert [(f["kind"], f["from"], f["to"]) for f in failovers] == [
+        ("realtime", "openai-realtime", "pipeline")
+    ]
+    expected = "BudgetTimeout" if fault is Fault.HANG else "APIConnectionError"
+    assert failovers[0]["error"].startswith(expected)
