@@ -180,6 +180,13 @@ class RealtimeFallbackSession(_realtime_fallback._FallbackRealtimeSession):
         """Model ``index`` has not failed in this session."""
         return bool(self._available[index])
 
+    async def close_active(self) -> None:
+        """Close the serving model's session now. A reply it began and will never finish
+        (a hung model) ends with it, so the agent can be interrupted at once instead of
+        after livekit's wait for the speech to end (5 s)."""
+        with contextlib.suppress(Exception):
+            await self._active.aclose()
+
     async def aclose(self) -> None:
         # a dead model's session re-raises its failure on close (already handled): the
         # hand-over to the pipeline closes it, and must not fail for it

@@ -210,9 +210,10 @@ async def prepare_call(
     if chains.realtime is not None:
         agent = realtime_agent(instructions, chains.realtime)
         org_id = org.organization_id
-        chains.realtime.attach(
+        rt = chains.realtime
+        rt.attach(
             session,
-            lambda error, speaking: hand_over(session, instructions, org_id, error, speaking),
+            lambda error, speaking: hand_over(session, rt, instructions, org_id, error, speaking),
         )
     call = Call(
         ref,

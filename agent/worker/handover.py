@@ -55,11 +55,14 @@ def owes_reply(chat_ctx: llm.ChatContext, interrupted: bool) -> bool:
     return bool(messages) and (messages[-1].role == "user" or messages[-1].interrupted)
 
 
-_TASKS: set[asyncio.Task[None]] = set()
+_TASKS: set[asyncio.Future[None]] = set()
+INTERRUPT_TIMEOUT = 1.0
+"""Seconds the hand-over waits for the realtime model's reply to stop."""
 
 
 def hand_over(
     session: AgentSession[Any],
+    chain: RealtimeChain,
     instructions: str,
     org_id: str | None,
     error: BaseException,
@@ -69,11 +72,11 @@ def hand_over(
     the caller heard stays in the context), then the pipeline agent takes over."""
 
     async def run() -> None:
-        # also a reply the model began but never voiced: the old agent cannot leave while
-        # one is pending
+        # the failed model's session closed first: a reply it left open ends with it, so the
+        # interruption below (which commits what the caller heard) is done at once
+        await chain.release()
         with contextlib.suppress(Exception):
-            # not awaited: a reply whose audio never comes would hold the hand-over
-            session.interrupt(force=True)
+            await asyncio.wait_for(session.interrupt(force=True), INTERRUPT_TIMEOUT)
         chat_ctx = session.current_agent.chat_ctx.copy()
         reply = owes_reply(chat_ctx, speaking)
         logger.warning(

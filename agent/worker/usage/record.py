@@ -108,6 +108,8 @@ def units_of(usage: ModelUsage, realtime: bool = False) -> tuple[str, dict[Unit,
     (turn-detector and interruption model requests). ``realtime``: the entry is a
     speech-to-speech model's (livekit counts it as an LLM's), billed for its text and audio
     tokens apart."""
+    if realtime and isinstance(usage, STTModelUsage):  # its transcription of the caller
+        return "realtime", {Unit.AUDIO_SECONDS: usage.audio_duration}
     if realtime and isinstance(usage, LLMModelUsage):
         return "realtime", {
             Unit.INPUT_TOKENS: usage.input_text_tokens,
@@ -169,10 +171,18 @@ def usage_lines(
 
 
 def _is_realtime(usage: ModelUsage, configs: Mapping[tuple[str, str], ProviderConfig]) -> bool:
-    """An LLM entry from one of the call's realtime models: same endpoint (livekit names
-    both by host) and its model, or audio tokens, which no chat LLM has."""
-    config = configs.get(("realtime", getattr(usage, "provider", "")))
-    if config is None or not isinstance(usage, LLMModelUsage):
+    """An entry from one of the call's realtime models. livekit names a realtime model,
+    a chat LLM and an STT on one host alike (by the host): an LLM entry is the realtime
+    model's when it has audio tokens (no chat LLM has) or the realtime model's name; an STT
+    entry (the realtime model's transcription of the caller) when no STT of the call is
+    on that host."""
+    provider = getattr(usage, "provider", "")
+    config = configs.get(("realtime", provider))
+    if config is None:
+        return False
+    if isinstance(usage, STTModelUsage):
+        return ("stt", provider) not in configs
+    if not isinstance(usage, LLMModelUsage):
         return False
     audio = usage.input_audio_tokens or usage.output_audio_tokens
     return bool(audio) or usage.model == getattr(config.settings, "model", None)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from providers.catalogue.pricing import PriceTable, realtime_tokens
+from providers.catalogue.pricing import PriceTable, Unit, per_minute, realtime_tokens
 from providers.catalogue.spec import (
     BuildRequest,
     HttpCheck,
@@ -111,13 +111,18 @@ def build_azure(r: BuildRequest) -> Any:
 
 
 PRICES: PriceTable = {
+    # the caller's transcription (livekit counts its audio seconds)
+    "gpt-4o-mini-transcribe": {Unit.AUDIO_SECONDS: per_minute(0.003)},
+    "gpt-4o-transcribe": {Unit.AUDIO_SECONDS: per_minute(0.006)},
+    "whisper-1": {Unit.AUDIO_SECONDS: per_minute(0.006)},
     "*": realtime_tokens((4.0, 0.40, 16.0), (32.0, 0.40, 64.0)),
     "gpt-realtime": realtime_tokens((4.0, 0.40, 16.0), (32.0, 0.40, 64.0)),
     "gpt-realtime-mini": realtime_tokens((0.60, 0.06, 2.40), (10.0, 0.30, 20.0)),
     "gpt-4o-realtime-preview": realtime_tokens((5.0, 2.50, 20.0), (40.0, 2.50, 80.0)),
     "gpt-4o-mini-realtime-preview": realtime_tokens((0.60, 0.30, 2.40), (10.0, 0.30, 20.0)),
 }
-"""USD per million tokens: text (input, cached, output), audio (input, cached, output)."""
+"""USD per million tokens: text (input, cached, output), audio (input, cached, output);
+the transcription models per audio second."""
 
 SPECS: tuple[ProviderSpec, ...] = (
     ProviderSpec(

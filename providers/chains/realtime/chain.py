@@ -20,6 +20,7 @@ be down, and one call probes it after the cool-down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -130,6 +131,13 @@ class RealtimeChain(llm.RealtimeModelFallbackAdapter):
             logger.error("realtime model failed and no pipeline is attached")
             return
         self._on_exhausted(realtime_failure(error), speaking)
+
+    async def release(self, timeout: float = 1.0) -> None:
+        """After the hand-over: close the failed model's session, ending any reply it left
+        open (bounded: a hung socket may not answer its close)."""
+        if self._session is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._session.close_active(), timeout)
 
     def _on_metrics(self, metrics: Any) -> None:
         if isinstance(metrics, RealtimeModelMetrics) and metrics.ttft >= 0 and self._session:

@@ -79,6 +79,7 @@ async def run_call(
     fault_on_turn: int = 0,
     budget: float = 1.0,
     heard_by_pipeline: tuple[str, ...] = (SECOND,),
+    drop_after: int = 0,
 ) -> tuple[CallResult, RealtimeStandin, OpenAIStandin, BackendServer]:
     """A two-turn call of org ``acme`` (backend mode). ``fault`` applies from the caller's
     turn ``fault_on_turn`` (0: from the connect)."""
@@ -86,7 +87,9 @@ async def run_call(
     monkeypatch.setenv("REALTIME_FIRST_AUDIO_TIMEOUT", str(budget))
     settings = start_up()
     async with (
-        RealtimeStandin(transcripts=[FIRST, SECOND], reply=RT_REPLY, silence=0.3) as rt,
+        RealtimeStandin(
+            transcripts=[FIRST, SECOND], reply=RT_REPLY, silence=0.3, drop_after=drop_after
+        ) as rt,
         OpenAIStandin(reply=pipeline_reply) as llm,
         DeepgramStandin(
             transcript=script(heard_by_pipeline), speech_rms=300, endpointing=0.3
@@ -153,10 +156,16 @@ async def test_a_realtime_call_is_answered_by_the_realtime_model(
     assert rt.responses_done == 2
     assert result.usage is not None
     lines = result.usage["usage"]
-    realtime = [line for line in lines if line["kind"] == "realtime"]
-    assert len(realtime) == 1 and realtime[0]["provider"] == "openai-realtime"
-    assert realtime[0]["inputAudioTokens"] > 0 and realtime[0]["outputAudioTokens"] > 0
-    assert realtime[0]["costUsd"] > 0
+    realtime = {line["model"]: line for line in lines if line["kind"] == "realtime"}
+    assert set(realtime) == {"gpt-realtime", "gpt-4o-mini-transcribe"}
+    model = realtime["gpt-realtime"]
+    assert model["provider"] == "openai-realtime"
+    assert model["inputAudioTokens"] > 0 and model["outputAudioTokens"] > 0
+    assert model["inputTokens"] > 0 and model["cachedInputTokens"] > 0  # text, cached part
+    assert model["costUsd"] > 0
+    assert realtime["gpt-4o-mini-transcribe"]["audioSeconds"] > 0  # its caller transcript
+    assert realtime["gpt-4o-mini-transcribe"]["costUsd"] > 0
+    assert {line["kind"] for line in lines} <= {"realtime", "tts"}  # no STT or LLM billed
     assert not result.usage["failovers"]
 
 
@@ -201,18 +210,7 @@ async def test_a_realtime_model_down_at_connect_leaves_the_call_to_the_pipeline(
     assert get_health().is_down(realtime_keys(rt))
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        Fault.HANG,
-        pytest.param(
-            Fault.DROP_MID_STREAM,
-            marks=pytest.mark.xfail(
-                strict=True, reason="a socket dropped mid-reply does not yet reach the pipeline"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("fault", [Fault.HANG, Fault.DROP_MID_STREAM])
 async def test_a_realtime_model_failing_mid_call_hands_the_conversation_to_the_pipeline(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fault: Fault
 ) -> None:
