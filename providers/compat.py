@@ -199,11 +199,14 @@ class RealtimeFallbackSession(_realtime_fallback._FallbackRealtimeSession):
             return
         self.fail_active(error)
 
-    def fail_active(self, error: llm.RealtimeModelError) -> None:
+    def fail_active(self, error: llm.RealtimeModelError, *, reply_owed: bool = False) -> None:
         """The serving model cannot serve (an error, or no first audio in time): the next
-        realtime model takes over, as livekit's adapter does, or, none left, the pipeline."""
+        realtime model takes over, as livekit's adapter does, or, none left, the pipeline.
+        ``reply_owed``: the caller waits for an answer the failed model never began to
+        voice (a hang); the next one gives it (livekit's adapter re-issues only a reply
+        that was being spoken)."""
         self.on_failure(self._active_index, error.error)
-        speaking = self._is_agent_speaking()
+        speaking = self._is_agent_speaking() or reply_owed
         self._set_available(self._active_index, False)
         target = self._next_available_index()
         self.emit("error", error.model_copy(update={"recoverable": True}))

@@ -185,5 +185,6 @@ class RealtimeChain(llm.RealtimeModelFallbackAdapter):
         sess.fail_active(
             llm.RealtimeModelError(
                 timestamp=time.time(), label=self.label, error=error, recoverable=False
-            )
+            ),
+            reply_owed=True,
         )

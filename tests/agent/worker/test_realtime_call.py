@@ -171,6 +171,22 @@ async def test_two_realtime_models_fall_back_to_each_other_first(tmp_path: Path)
     await asyncio.wait_for(run(), TIMEOUT)
 
 
+async def test_a_hung_realtime_model_leaves_the_turn_to_the_next_one(tmp_path: Path) -> None:
+    """No first audio in time: the second realtime model answers that same turn."""
+
+    async def run() -> None:
+        async with realtime_rig(start_up()) as rig:
+            rig.add_org("acme", realtime=2)
+            fault_on_turn(rig.rt, Fault.HANG, 2)
+            result = await rig.call("acme", await say([FIRST, SECOND]), tmp_path / "c.wav")
+            assert texts(result, "assistant") == [RT_REPLY, RT_REPLY]
+            assert rig.rt.responses_done == 1 and rig.rt2.responses_done == 1
+            assert not rig.llm.chat_requests
+            assert switches(result) == [("realtime", "openai-realtime", "openai-realtime")]
+
+    await asyncio.wait_for(run(), TIMEOUT)
+
+
 async def test_a_recovered_realtime_model_serves_the_calls_after_its_cooldown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
