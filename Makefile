@@ -27,7 +27,7 @@ LIVEKIT_SERVER_VERSION ?= v1.13.5
 LIVEKIT_SERVER_MODULE  := github.com/livekit/livekit-server
 LIVEKIT_SERVER         := .bin/livekit-server-$(LIVEKIT_SERVER_VERSION)
 
-.PHONY: install models demo test lint bench test-providers livekit-server livekit-dev call \
+.PHONY: dev-realtime install models demo test lint bench test-providers livekit-server livekit-dev call \
         dev-local dev-vosk-piper dev-deepgram-piper dev-deepgram-elevenlabs dev-cloud
 
 install: $(STAMP)
@@ -103,3 +103,6 @@ dev-deepgram-elevenlabs: install
 
 dev-cloud: install
 	$(call with_env,.env.cloud-providers) $(PY) -m agent dev
+
+dev-realtime: install
+	$(call with_env,.env.realtime) $(PY) -m agent dev

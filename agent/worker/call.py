@@ -17,6 +17,7 @@ from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from agent.log import logger
 from agent.worker import metrics
+from agent.worker.handover import hand_over, realtime_agent
 from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
 from agent.worker.settings import Settings, current
@@ -204,12 +205,22 @@ async def prepare_call(
     )
     metrics.CALLS.labels(metrics.org_label(org.organization_id), org.source.value).inc()
     metrics.observe_session(session, chains)
+    instructions = org.agent.instructions
+    agent = Agent(instructions=instructions)
+    if chains.realtime is not None:
+        agent = realtime_agent(instructions, chains.realtime)
+        org_id = org.organization_id
+        rt = chains.realtime
+        rt.attach(
+            session,
+            lambda error, speaking: hand_over(session, rt, instructions, org_id, error, speaking),
+        )
     call = Call(
         ref,
         org,
         chains,
         session,
-        Agent(instructions=org.agent.instructions),
+        agent,
         call_id=ctx.job.id,
         routing=routing,
         room=ctx.job.room.name,

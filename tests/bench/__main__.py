@@ -24,6 +24,7 @@ SECTIONS = (
     "bench_turns",
     "bench_rooms",
     "bench_density",
+    "bench_realtime",
 )
 
 
