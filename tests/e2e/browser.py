@@ -20,7 +20,7 @@ import pytest
 from agent.tools.audio_files import SAMPLE_RATE
 from plugins.audio import to_mono
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_BIN", shutil.which("chromium") or "/usr/bin/chromium"))
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 FAKE_MIC_RATE = 48000
 """Chromium's fake capture reads 16-bit PCM WAV files; 48 kHz mono is what it captures."""
 PAGE_TIMEOUT_MS = 15_000
