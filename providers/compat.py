@@ -56,6 +56,10 @@ chunks by it). Wire protocol, as above."""
 TOPIC_TRANSCRIPTION: str = _types.TOPIC_TRANSCRIPTION
 """The text-stream topic on which a livekit agent publishes transcriptions. As above."""
 
+ATTRIBUTE_TRANSCRIPTION_FINAL: str = _types.ATTRIBUTE_TRANSCRIPTION_FINAL
+"""The text-stream attribute saying a caller's transcription is final (the web caller
+shows interim ones greyed). As above."""
+
 SessionConnectOptions = _agent_session.SessionConnectOptions
 """What ``AgentSession(conn_options=...)`` takes: the session's retry counts per kind. The
 parameter is public; its class is not re-exported by ``livekit.agents.voice`` in 1.8. The
@@ -74,6 +78,7 @@ FENCED_NAMES: dict[str, tuple[str, ...]] = {
         "ATTRIBUTE_AGENT_STATE",
         "ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID",
         "TOPIC_TRANSCRIPTION",
+        "ATTRIBUTE_TRANSCRIPTION_FINAL",
     ),
     "livekit.agents.voice.agent_session": ("SessionConnectOptions",),
     "livekit.agents.worker": ("ServerEnvOption", "_default_load_threshold"),

@@ -21,6 +21,7 @@ from agent.worker.handover import hand_over, realtime_agent
 from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
 from agent.worker.settings import Settings, current
+from agent.worker.turn_feed import TurnFeed
 from agent.worker.usage import CallRecord, LiveUsage, get_usage, usage_lines
 from agent.worker.usage.record import Completion
 from providers import ProviderError, skip_close_transcript_wait
@@ -245,6 +246,7 @@ async def entrypoint(ctx: JobContext) -> None:
         await refuse_call(ctx, str(e), code=e.code)
         return
     watch_hang_up(ctx, call.session)
+    TurnFeed(ctx.room, call.session, call.chains)
     await call.start(room=ctx.room)
 
 
