@@ -24,6 +24,7 @@ import multiprocessing.connection
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import psutil
 from tests.bench.bench_rooms import TIMEOUT, _Sampler
 from tests.bench.bench_voice import _p95, _row
 from tests.bench.cloud_stack import READY_TIMEOUT, SPAWN, CloudStandins, questions, worker_env
+from tests.bench.proc_threads import ThreadCpu
 from tests.e2e.rig import API_KEY, API_SECRET, SERVER_BIN, LiveKitServer, Worker
 
 CLOUD_CALLS = (1, 5, 10, 25, 40)
@@ -165,6 +167,12 @@ class _Callers:
                 p.join(5)
 
 
+def _sample(threads: ThreadCpu, done: threading.Event) -> None:
+    while not done.wait(0.5):
+        threads.sample()
+    threads.sample()
+
+
 def _phase(
     server: LiveKitServer,
     worker: Worker,
@@ -175,11 +183,19 @@ def _phase(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     callers = _Callers(server.url, speech, n, out)
     try:
+        assert server.process is not None
         callers_cpu0, standins_cpu0 = _cpu(callers.pids), standins.cpu()
+        server_cpu0 = _cpu([server.process.pid])
         psutil.cpu_percent()  # starts the machine-wide measurement
         t0 = time.monotonic()
+        threads = ThreadCpu(worker.pid)
+        done = threading.Event()
+        sampling = threading.Thread(target=lambda: _sample(threads, done), daemon=True)
+        sampling.start()
         with _Sampler(worker.pid) as s:
             calls = callers.run()
+        done.set()
+        sampling.join()
         wall = time.monotonic() - t0
         machine = psutil.cpu_percent()
         figures = {
@@ -189,6 +205,8 @@ def _phase(
             "wall": wall,
             "callers_cpu": _cpu(callers.pids) - callers_cpu0,
             "standins_cpu": standins.cpu() - standins_cpu0,
+            "server_cpu": _cpu([server.process.pid]) - server_cpu0,
+            "threads_cpu": threads.used(),
         }
     finally:
         callers.stop()
@@ -213,7 +231,13 @@ def _rows(prefix: str, n: int, f: dict[str, Any], calls: list[dict[str, Any]]) -
         _row(f"{prefix}_machine_cpu", f["machine"], "%"),
         _row(f"{prefix}_callers_cpu_per_call", f["callers_cpu"] / n, "cpu-s"),
         _row(f"{prefix}_standins_cpu", f["standins_cpu"], "cpu-s"),
+        _row(f"{prefix}_livekit_server_cpu_per_call", f["server_cpu"] / n, "cpu-s"),
+        _row(f"{prefix}_wall", f["wall"], "s"),
     ]
+    # where the worker's CPU went, by thread name (Python's threads, livekit's Rust ones)
+    for name, cpu in f["threads_cpu"][:4]:
+        key = "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+        rows.append(_row(f"{prefix}_worker_cpu_in_{key}", cpu / n, "cpu-s"))
     return rows
 
 
@@ -230,6 +254,60 @@ def _held(medians: dict[int, float], wrong: dict[int, int]) -> int:
     return held
 
 
+def _executor(
+    server: LiveKitServer,
+    standins: CloudStandins,
+    speech: Speech,
+    executor: str,
+    loads: tuple[int, ...],
+    tmp: Path,
+    logs: Path,
+) -> list[Row]:
+    """One worker under ``executor`` through every load, lightest first. A load where most
+    answers go missing ends the climb: heavier ones would only fail the same way."""
+    env = worker_env(standins.backend_url, executor, max(loads))
+    worker = Worker(server, logs, f"cloud-{executor}", **env).start()
+    rows = [_row(f"cloud_{executor}_idle_rss", _Sampler(worker.pid).rss() / 2**20, "MiB")]
+    medians: dict[int, float] = {}
+    wrong: dict[int, int] = {}
+    peaks: dict[int, float] = {}
+    try:
+        for n in loads:
+            out = tmp / f"{executor}-{n}"
+            out.mkdir()
+            figures, results = _phase(server, worker, standins, speech, n, out)
+            prefix = f"cloud_{executor}_{n}_calls"
+            phase = _rows(prefix, n, figures, results)
+            peaks[n] = figures["peak_rss"] / 2**20
+            if n > 1 and 1 in peaks:
+                added = (peaks[n] - peaks[1]) / (n - 1)
+                phase.append(_row(f"{prefix}_rss_per_added_call", added, "MiB"))
+            by_name = {r["name"]: r["value"] for r in phase}
+            if f"{prefix}_v2v_median" in by_name:
+                medians[n] = by_name[f"{prefix}_v2v_median"]
+            wrong[n] = by_name[f"{prefix}_wrong_or_missing"]
+            rows += phase
+            print(f"[bench_density_cloud] {phase}", file=sys.stderr, flush=True)
+            if errors := sorted({c["error"] for c in results if c["error"]}):
+                print(f"[bench_density_cloud] {errors[:5]}", file=sys.stderr, flush=True)
+            if wrong[n] > n * CALL_TURNS / 2:
+                print(
+                    f"[bench_density_cloud] {executor}: most answers missing at {n} calls; "
+                    "heavier loads not measured",
+                    file=sys.stderr,
+                )
+                break
+            try:
+                worker.wait_available(timeout=max(20.0, 2.0 * n))
+            except (OSError, TimeoutError) as e:
+                print(f"[bench_density_cloud] worker did not recover: {e}", file=sys.stderr)
+                break
+    finally:
+        worker.stop()
+    rows.append(_row(f"cloud_{executor}_calls_held", _held(medians, wrong), "calls"))
+    return rows
+
+
 def cloud(calls: tuple[int, ...], executors: tuple[str, ...]) -> list[Row]:
     rows: list[Row] = []
     logs = Path("bench-results/density-cloud-logs")
@@ -239,41 +317,7 @@ def cloud(calls: tuple[int, ...], executors: tuple[str, ...]) -> list[Row]:
         server = LiveKitServer(logs / "livekit.log").start()
         try:
             for executor in executors:
-                loads = calls
-                env = worker_env(standins.backend_url, executor, max(loads))
-                worker = Worker(server, logs, f"cloud-{executor}", **env).start()
-                medians: dict[int, float] = {}
-                wrong: dict[int, int] = {}
-                peaks: dict[int, float] = {}
-                try:
-                    rows.append(
-                        _row(
-                            f"cloud_{executor}_idle_rss", _Sampler(worker.pid).rss() / 2**20, "MiB"
-                        )
-                    )
-                    for n in loads:
-                        out = Path(tmp) / f"{executor}-{n}"
-                        out.mkdir()
-                        figures, results = _phase(server, worker, standins, speech, n, out)
-                        prefix = f"cloud_{executor}_{n}_calls"
-                        phase = _rows(prefix, n, figures, results)
-                        peaks[n] = figures["peak_rss"] / 2**20
-                        if n > 1 and 1 in peaks:
-                            added = (peaks[n] - peaks[1]) / (n - 1)
-                            phase.append(_row(f"{prefix}_rss_per_added_call", added, "MiB"))
-                        by_name = {r["name"]: r["value"] for r in phase}
-                        if f"{prefix}_v2v_median" in by_name:
-                            medians[n] = by_name[f"{prefix}_v2v_median"]
-                        wrong[n] = by_name[f"{prefix}_wrong_or_missing"]
-                        errors = sorted({c["error"] for c in results if c["error"]})
-                        print(f"[bench_density_cloud] {phase}", file=sys.stderr, flush=True)
-                        if errors:
-                            print(f"[bench_density_cloud] {errors}", file=sys.stderr, flush=True)
-                        rows += phase
-                        worker.wait_available(timeout=max(20.0, 2.0 * n))
-                finally:
-                    worker.stop()
-                rows.append(_row(f"cloud_{executor}_calls_held", _held(medians, wrong), "calls"))
+                rows += _executor(server, standins, speech, executor, calls, Path(tmp), logs)
         finally:
             server.stop()
     return rows
