@@ -24,6 +24,8 @@ SECTIONS = (
     "bench_turns",
     "bench_rooms",
     "bench_density",
+    "bench_density_cloud",
+    "bench_soak",
 )
 
 
