@@ -12,7 +12,8 @@ callers does not become the limit. Then the most calls whose voice-to-voice medi
 within ``BUDGET`` of one call's, every answer right.
 
 Needs the server binary (``make livekit-server``). Run directly:
-``python -m tests.bench.bench_density_cloud [--calls 1 5 10 25 40] [--executors thread]``.
+``python -m tests.bench.bench_density_cloud [--calls 1 5 10 25 40] [--executors thread]
+[--callers-per-process 8]``.
 """
 
 from __future__ import annotations
@@ -334,6 +335,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_density_cloud")
     parser.add_argument("--calls", type=int, nargs="*", default=list(CLOUD_CALLS))
     parser.add_argument("--executors", nargs="*", default=list(EXECUTORS), choices=EXECUTORS)
+    parser.add_argument("--callers-per-process", type=int, default=CALLERS_PER_PROCESS)
     args = parser.parse_args()
+    CALLERS_PER_PROCESS = max(1, args.callers_per_process)
     for row in cloud(tuple(args.calls), tuple(args.executors)):
         print(json.dumps(row))
