@@ -25,6 +25,8 @@ SECTIONS = (
     "bench_rooms",
     "bench_density",
     "bench_realtime",
+    "bench_density_cloud",
+    "bench_soak",
 )
 
 
