@@ -62,7 +62,11 @@ class Call:
         if self.live_usage is None:
             self.live_usage = get_usage().live(self.call_id, self._usage_so_far)
             self.live_usage.start(self.session)
-        await self.session.start(agent=self.agent, room=room)
+        # No SessionHost: livekit's default lets any room participant, the caller too,
+        # drive and observe the session over the room, and after the room closes it kept
+        # retrying its queued events ("failed to send session event", hundreds per call
+        # under load). What a caller may see goes out on the transcription and turn feeds.
+        await self.session.start(agent=self.agent, room=room, session_host=False)
         if self.org.agent.greeting:
             self.session.say(self.org.agent.greeting)
 
