@@ -127,5 +127,9 @@ dev-deepgram-elevenlabs: install
 dev-cloud: install
 	$(call with_env,.env.cloud-providers) $(PY) -m agent dev
 
+# speech-to-speech on OpenAI's Realtime API (needs OPENAI_API_KEY), the local stack of
+# .env.local-testing as its fallback within the call
 dev-realtime: install
-	$(call with_env,.env.realtime) $(PY) -m agent dev
+	$(call with_env,.env.local-testing) \
+		REALTIME_PROVIDER=openai-realtime OPENAI_REALTIME_MODEL=gpt-realtime \
+		OPENAI_REALTIME_VOICE=marin $(PY) -m agent dev
