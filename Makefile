@@ -28,7 +28,8 @@ LIVEKIT_SERVER_MODULE  := github.com/livekit/livekit-server
 LIVEKIT_SERVER         := .bin/livekit-server-$(LIVEKIT_SERVER_VERSION)
 
 .PHONY: install models demo test lint bench test-providers livekit-server livekit-dev call \
-        dev-local dev-vosk-piper dev-deepgram-piper dev-deepgram-elevenlabs dev-cloud
+        web web-client screenshots dev-local dev-vosk-piper dev-deepgram-piper \
+        dev-deepgram-elevenlabs dev-cloud dev-realtime
 
 install: $(STAMP)
 
@@ -85,6 +86,28 @@ call: install
 		--say "And where is your office located?" \
 		--output out/call.wav
 
+# the browser caller for the worker `make dev-local` runs: http://127.0.0.1:8090
+web: install
+	$(call with_env,.env.local-testing) $(PY) -m agent web
+
+# The LiveKit JavaScript client the web caller's page loads, from the npm registry at a
+# pinned version, committed in the package so the page needs neither npm nor the internet
+LIVEKIT_CLIENT_VERSION ?= 2.23.0
+WEB_STATIC             := agent/tools/web/static
+web-client:
+	@command -v npm >/dev/null || { echo "make web-client needs npm (Node.js)"; exit 1; }
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent livekit-client@$(LIVEKIT_CLIENT_VERSION) >/dev/null \
+		&& tar xzf livekit-client-$(LIVEKIT_CLIENT_VERSION).tgz) && \
+	cp "$$tmp/package/dist/livekit-client.umd.js" $(WEB_STATIC)/livekit-client.umd.js && \
+	cp "$$tmp/package/LICENSE" $(WEB_STATIC)/livekit-client.LICENSE && \
+	echo "livekit-client $(LIVEKIT_CLIENT_VERSION) (npm), dist/livekit-client.umd.js" \
+		> $(WEB_STATIC)/livekit-client.VERSION
+
+# the README's pictures of the web caller and the operator page, from the browser test
+screenshots: install
+	$(PY) -m pytest -q tests/e2e/test_web.py --screenshots tests/e2e/screenshots
+
 test-providers: install
 	$(call with_env,.env.local-testing) $(PY) -m agent providers --check
 
@@ -103,3 +126,10 @@ dev-deepgram-elevenlabs: install
 
 dev-cloud: install
 	$(call with_env,.env.cloud-providers) $(PY) -m agent dev
+
+# speech-to-speech on OpenAI's Realtime API (needs OPENAI_API_KEY), the local stack of
+# .env.local-testing as its fallback within the call
+dev-realtime: install
+	$(call with_env,.env.local-testing) \
+		REALTIME_PROVIDER=openai-realtime OPENAI_REALTIME_MODEL=gpt-realtime \
+		OPENAI_REALTIME_VOICE=marin $(PY) -m agent dev

@@ -1,4 +1,4 @@
-"""``python -m agent``: our own subcommands (``providers``, ``simulate``, ``call``,
+"""``python -m agent``: our own subcommands (``providers``, ``simulate``, ``call``, ``web``,
 ``status``, ``usage``) and the worker's (``start``, ``dev``, ``connect``, ``console``,
 ``download-files``).
 
@@ -40,6 +40,7 @@ Our commands:
   providers   the resolved provider chains of an organization; --check probes each one
   simulate    a whole call with no LiveKit server: caller audio from a file or Piper
   call        a caller for a running worker, through a LiveKit server, over WebRTC
+  web         a local web page to call a running worker from a browser
   status      which providers a running worker considers healthy, and why not
   usage       usage records waiting in the spool; --flush sends them now
 
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         from agent.tools.room_call import main as call_main
 
         raise SystemExit(call_main(args[1:], settings))
+    if command == "web":
+        from agent.tools.web import main as web_main
+
+        raise SystemExit(web_main(args[1:], settings))
     if command == "status":
         from agent.worker.status import main as status_main
 

@@ -6,6 +6,7 @@ the modules behind them."""
 from providers.bounded import Lru
 from providers.compat import (
     ATTRIBUTE_AGENT_STATE,
+    ATTRIBUTE_TRANSCRIPTION_FINAL,
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
     TOPIC_TRANSCRIPTION,
     ServerEnvOption,
@@ -24,6 +25,7 @@ from providers.errors import (
 
 __all__ = [
     "ATTRIBUTE_AGENT_STATE",
+    "ATTRIBUTE_TRANSCRIPTION_FINAL",
     "ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID",
     "TOPIC_TRANSCRIPTION",
     "BackendError",

@@ -27,12 +27,16 @@ and hooks tests, then raise the pin.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 from livekit import rtc
+from livekit.agents import llm
 from livekit.agents import types as _types
 from livekit.agents import worker as _worker
+from livekit.agents.llm import realtime_fallback_adapter as _realtime_fallback
 from livekit.agents.voice import agent_session as _agent_session
 
 TIMED_TRANSCRIPT_KEY: str = _types.USERDATA_TIMED_TRANSCRIPT
@@ -52,6 +56,10 @@ chunks by it). Wire protocol, as above."""
 TOPIC_TRANSCRIPTION: str = _types.TOPIC_TRANSCRIPTION
 """The text-stream topic on which a livekit agent publishes transcriptions. As above."""
 
+ATTRIBUTE_TRANSCRIPTION_FINAL: str = _types.ATTRIBUTE_TRANSCRIPTION_FINAL
+"""The text-stream attribute saying a caller's transcription is final (the web caller
+shows interim ones greyed). As above."""
+
 SessionConnectOptions = _agent_session.SessionConnectOptions
 """What ``AgentSession(conn_options=...)`` takes: the session's retry counts per kind. The
 parameter is public; its class is not re-exported by ``livekit.agents.voice`` in 1.8. The
@@ -70,9 +78,11 @@ FENCED_NAMES: dict[str, tuple[str, ...]] = {
         "ATTRIBUTE_AGENT_STATE",
         "ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID",
         "TOPIC_TRANSCRIPTION",
+        "ATTRIBUTE_TRANSCRIPTION_FINAL",
     ),
     "livekit.agents.voice.agent_session": ("SessionConnectOptions",),
     "livekit.agents.worker": ("ServerEnvOption", "_default_load_threshold"),
+    "livekit.agents.llm.realtime_fallback_adapter": ("_FallbackRealtimeSession",),
 }
 """Module → the private or unexported names this module takes from it (checked by
 ``tests/test_compat.py``)."""
@@ -81,6 +91,13 @@ FENCED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "livekit.agents.stt.STT": ("_update_session_keyterms", "_push_conversation_item"),
     "livekit.agents.llm.LLMStream": ("_metrics_monitor_task",),
     "livekit.agents.tts.ChunkedStream": ("_metrics_monitor_task",),
+    "livekit.agents.llm.realtime_fallback_adapter._FallbackRealtimeSession": (
+        "_on_child_error",
+        "_set_available",
+        "_next_available_index",
+        "_swap",
+        "_is_agent_speaking",
+    ),
 }
 FENCED_OPTIONS: dict[str, tuple[str, ...]] = {
     "livekit.agents.voice.agent_session.AgentSessionOptions": ("session_close_transcript_timeout",),
@@ -136,3 +153,69 @@ class ForwardsSTTHooks:
 
     def _push_conversation_item(self, ev: Any) -> None:
         self.inner._push_conversation_item(ev)
+
+
+class RealtimeFallbackSession(_realtime_fallback._FallbackRealtimeSession):
+    """livekit's realtime fallback session (the one ``AgentActivity`` binds to the
+    ``AgentSession``, so a swap can interrupt and re-issue a reply) with a last resort of
+    our own: when every realtime model has failed it tells ``on_exhausted`` instead of
+    escalating an unrecoverable error, which would close the whole call. The error is
+    passed on as recoverable, so the session stays up for the pipeline to take over.
+    ``on_failure(index, error)`` hears each model's failure first (breakers, the call's
+    switches). livekit 1.8 has no public hook for either."""
+
+    def __init__(
+        self,
+        adapter: llm.RealtimeModelFallbackAdapter,
+        *,
+        turn_detection_disabled: bool,
+        on_failure: Callable[[int, BaseException], None],
+        on_exhausted: Callable[[BaseException, bool], None],
+    ) -> None:
+        super().__init__(adapter, turn_detection_disabled=turn_detection_disabled)
+        self.on_failure = on_failure
+        self.on_exhausted = on_exhausted
+
+    @property
+    def active_index(self) -> int:
+        """Which of the adapter's models serves now."""
+        return self._active_index
+
+    def usable(self, index: int) -> bool:
+        """Model ``index`` has not failed in this session."""
+        return bool(self._available[index])
+
+    async def close_active(self) -> None:
+        """Close the serving model's session now. A reply it began and will never finish
+        (a hung model) ends with it, so the agent can be interrupted at once instead of
+        after livekit's wait for the speech to end (5 s)."""
+        with contextlib.suppress(Exception):
+            await self._active.aclose()
+
+    async def aclose(self) -> None:
+        # a dead model's session re-raises its failure on close (already handled): the
+        # hand-over to the pipeline closes it, and must not fail for it
+        with contextlib.suppress(Exception):
+            await super().aclose()
+
+    def _on_child_error(self, error: llm.RealtimeModelError) -> None:
+        if error.recoverable:
+            self.emit("error", error)
+            return
+        self.fail_active(error)
+
+    def fail_active(self, error: llm.RealtimeModelError, *, reply_owed: bool = False) -> None:
+        """The serving model cannot serve (an error, or no first audio in time): the next
+        realtime model takes over, as livekit's adapter does, or, none left, the pipeline.
+        ``reply_owed``: the caller waits for an answer the failed model never began to
+        voice (a hang); the next one gives it (livekit's adapter re-issues only a reply
+        that was being spoken)."""
+        self.on_failure(self._active_index, error.error)
+        speaking = self._is_agent_speaking() or reply_owed
+        self._set_available(self._active_index, False)
+        target = self._next_available_index()
+        self.emit("error", error.model_copy(update={"recoverable": True}))
+        if target is None:
+            self.on_exhausted(error.error, speaking)
+        elif self._swap_task is None or self._swap_task.done():
+            self._swap_task = asyncio.create_task(self._swap(target, speaking))

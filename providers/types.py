@@ -20,9 +20,16 @@ class ProviderKind(str, enum.Enum):
     STT = "stt"
     LLM = "llm"
     TTS = "tts"
+    REALTIME = "realtime"
+    """A speech-to-speech model (hears and speaks, its own turn detection): when an org has
+    one, its calls run on it and the three pipeline kinds are its fallback."""
 
     def __str__(self) -> str:
         return self.value
+
+
+PIPELINE_KINDS = (ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS)
+"""The kinds every call needs (the cascaded pipeline); ``realtime`` is optional."""
 
 
 class ConfigSource(str, enum.Enum):
@@ -48,6 +55,12 @@ class Unit(str, enum.Enum):
     """The cached part of ``inputTokens``, billed at the cached price instead."""
     OUTPUT_TOKENS = "outputTokens"
     CHARACTERS = "characters"
+    INPUT_AUDIO_TOKENS = "inputAudioTokens"
+    """A realtime model's audio input tokens (its ``inputTokens`` are then text only)."""
+    CACHED_INPUT_AUDIO_TOKENS = "cachedInputAudioTokens"
+    """The cached part of ``inputAudioTokens``."""
+    OUTPUT_AUDIO_TOKENS = "outputAudioTokens"
+    """A realtime model's audio output tokens (its ``outputTokens`` are then text only)."""
 
     def __str__(self) -> str:
         return self.value
@@ -186,6 +199,8 @@ class OrgProviders(BaseModel):
     stt: tuple[ProviderConfig, ...] = ()
     llm: tuple[ProviderConfig, ...] = ()
     tts: tuple[ProviderConfig, ...] = ()
+    realtime: tuple[ProviderConfig, ...] = ()
+    """Speech-to-speech models; empty (the usual case): calls run on the pipeline."""
     agent: AgentPersona = AgentPersona()
     source: ConfigSource = ConfigSource.ENV
     strategy: Strategy | None = None
@@ -200,8 +215,13 @@ class OrgProviders(BaseModel):
         return chain
 
     def summary(self) -> dict[str, list[str]]:
-        """Provider names per kind, in chain order (for log lines)."""
-        return {k.value: [c.provider for c in self.chain(k)] for k in ProviderKind}
+        """Provider names per kind, in chain order (for log lines); ``realtime`` only when
+        the org has one."""
+        return {
+            k.value: [c.provider for c in self.chain(k)]
+            for k in ProviderKind
+            if k in PIPELINE_KINDS or self.chain(k)
+        }
 
 
 def ordered(configs: list[ProviderConfig]) -> tuple[ProviderConfig, ...]:

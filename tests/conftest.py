@@ -14,6 +14,15 @@ from agent.worker.settings import Settings
 from tests.support.env import is_product_variable, start_up
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="where the browser tests save their pictures of the pages (make screenshots)",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _empty_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in os.environ if is_product_variable(n)]:

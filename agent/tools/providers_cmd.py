@@ -29,6 +29,7 @@ from providers.chains import (
 )
 from providers.config import OrgProviders, ProviderConfig, ProviderKind, ProviderLoader, Strategy
 from providers.redaction import redact, redact_text, safe_urls
+from providers.types import PIPELINE_KINDS
 
 
 def shown_options(options: Any) -> dict[str, Any]:
@@ -100,6 +101,8 @@ def down_kinds(org: OrgProviders, results: list[ProbeResult]) -> list[str]:
     down = []
     for kind in ProviderKind:
         chain = org.chain(kind)
+        if not chain and kind not in PIPELINE_KINDS:
+            continue  # no realtime model: the pipeline serves, nothing is down
         real = [c for c in chain if c.provider != OFFLINE_LLM] or list(chain)
         if not any(id(c) in ok for c in real):
             down.append(kind.value)
@@ -112,6 +115,8 @@ def _print_text(data: dict[str, Any]) -> None:
     budget = "  (monthly budget spent: routing by cost)" if data["overBudget"] else ""
     print(f"strategy:     {data['strategy']}{budget}")
     for kind in ProviderKind:
+        if kind not in PIPELINE_KINDS and not data[kind.value]:
+            continue
         print(f"{kind.value.upper()}:")
         for i, e in enumerate(data[kind.value], 1):
             opts = ", ".join(f"{k}={v}" for k, v in e["options"].items()) or "defaults"

@@ -47,6 +47,7 @@ from agent.tools.conversation import (
     answered_last,
     paced_caller,
 )
+from agent.tools.dispatch import CallFailed, caller_token, dispatch, refused, why_no_agent
 from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import ATTRIBUTE_CALL_ERROR
 from agent.worker.settings import LIVEKIT_DEV_SECRET, Settings
@@ -61,18 +62,6 @@ JOIN_TIMEOUT = 20.0
 CALL_TIMEOUT = 120.0
 TAIL_SECONDS = 0.5
 """Recorded after the last answer, so the end of the agent's audio is in the WAV."""
-
-
-class CallFailed(Exception):
-    """Why the call could not happen, in one line for the person who placed it."""
-
-
-def _refused(published: str) -> CallFailed:
-    """The agent tells the room only ``call refused (<code>)``; the reason (which org, which
-    provider or setting) is in the worker's log, where the person who can fix it looks."""
-    inner = published.removeprefix("call refused (").removesuffix(")")
-    code = inner if inner != published else published
-    return CallFailed(f"the agent refused the call ({code}); see the worker's log for why")
 
 
 @dataclass
@@ -234,15 +223,21 @@ async def place_call(options: CallOptions, caller_audio: list[rtc.AudioFrame]) -
     room_name = options.room or f"call-{uuid.uuid4().hex[:10]}"
     identity = f"caller-{uuid.uuid4().hex[:6]}"
     async with api.LiveKitAPI(options.url, options.api_key, options.api_secret) as lk:
-        await _dispatch(lk, options, room_name)
-        token = (
-            api.AccessToken(options.api_key, options.api_secret)
-            .with_identity(identity)
-            .with_name("caller")
-            .with_grants(api.VideoGrants(room_join=True, room=room_name))
-            .with_attributes(options.participant_attributes)
-            .with_metadata(options.participant_metadata)
-            .to_jwt()
+        await dispatch(
+            lk,
+            url=options.url,
+            api_key=options.api_key,
+            agent_name=options.agent_name,
+            room=room_name,
+            metadata=options.metadata,
+        )
+        token = caller_token(
+            options.api_key,
+            options.api_secret,
+            room=room_name,
+            identity=identity,
+            attributes=options.participant_attributes,
+            metadata=options.participant_metadata,
         )
         timeline = Timeline()
         side = _Room(timeline)
@@ -259,31 +254,6 @@ async def place_call(options: CallOptions, caller_audio: list[rtc.AudioFrame]) -
                     await lk.room.delete_room(api.DeleteRoomRequest(room=room_name))
                 except api.TwirpError:
                     pass  # already gone
-
-
-async def _dispatch(lk: api.LiveKitAPI, options: CallOptions, room: str) -> None:
-    try:
-        await lk.room.create_room(
-            api.CreateRoomRequest(
-                name=room,
-                empty_timeout=30,
-                # automatic dispatch carries no job metadata: the org goes in the room's
-                metadata="" if options.agent_name else options.metadata,
-            )
-        )
-        if options.agent_name:
-            await lk.agent_dispatch.create_dispatch(
-                api.CreateAgentDispatchRequest(
-                    agent_name=options.agent_name, room=room, metadata=options.metadata
-                )
-            )
-    except api.TwirpError as e:
-        if e.status in (401, 403):
-            raise CallFailed(
-                f"the LiveKit server at {options.url} refused the API key "
-                f"'{options.api_key}': check LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
-            ) from None
-        raise CallFailed(f"the LiveKit server could not dispatch the agent: {e.message}") from None
 
 
 async def _converse(
@@ -330,7 +300,7 @@ async def _converse(
         await audio_in.aclose()
         await source.aclose()
     if side.error:
-        raise _refused(side.error)
+        raise refused(side.error)
 
     left = audio_in.recording()
     # a frame's arrival time stamps its end; it started playing one frame earlier
@@ -357,14 +327,22 @@ async def _await_agent(
         lambda: side.agent_joined.is_set() or side.agent_left.is_set(), options.join_timeout
     )
     if not joined:
-        raise CallFailed(await _why_no_agent(lk, options, room_name, who))
+        raise CallFailed(
+            await why_no_agent(
+                lk,
+                url=options.url,
+                agent_name=options.agent_name,
+                room=room_name,
+                waited=options.join_timeout,
+            )
+        )
     # the agent is in; it either starts talking (audio track) or says why it won't and leaves
     ready = await side.wait(
         lambda: side.agent_track.is_set() or side.error is not None or side.agent_left.is_set(),
         options.join_timeout,
     )
     if side.error:
-        raise _refused(side.error)
+        raise refused(side.error)
     if side.agent_left.is_set() and not side.agent_track.is_set():
         raise CallFailed(f"{who} left room {room_name} without answering: see the worker's log")
     if not ready:
@@ -372,26 +350,6 @@ async def _await_agent(
             f"{who} joined room {room_name} but published no audio within "
             f"{options.join_timeout:.0f} s: see the worker's log"
         )
-
-
-async def _why_no_agent(lk: api.LiveKitAPI, options: CallOptions, room: str, who: str) -> str:
-    wait = f"{options.join_timeout:.0f} s"
-    try:
-        dispatches = await lk.agent_dispatch.list_dispatch(room)
-    except api.TwirpError:
-        dispatches = []
-    jobs = [job for d in dispatches for job in d.state.jobs]
-    if not jobs:
-        name = f"AGENT_NAME={options.agent_name}" if options.agent_name else "no AGENT_NAME"
-        return (
-            f"no worker took the call within {wait}: is a worker running with {name} "
-            f"against {options.url} (`make dev-local` starts one), and are its calls below "
-            "MAX_CONCURRENT_CALLS? The server does not queue a call that finds every worker full"
-        )
-    return (
-        f"{who} was dispatched to worker {jobs[-1].state.worker_id or '?'} but did not join "
-        f"room {room} within {wait}: see that worker's log"
-    )
 
 
 def _turns(side: _Room, caller_turns: list[CallerTurn]) -> list[Turn]:

@@ -21,7 +21,6 @@ from typing import Any
 
 from livekit import rtc
 from livekit.agents import AgentStateChangedEvent, ConversationItemAddedEvent, llm
-from livekit.agents.metrics import LLMMetrics, STTMetrics, TTSMetrics
 from livekit.agents.testing import fake_job_context
 from livekit.agents.utils import http_context
 from livekit.agents.voice import TranscriptSynchronizer
@@ -46,10 +45,11 @@ from agent.tools.conversation import (
 )
 from agent.tools.transcript import CallResult, Turn, print_result
 from agent.worker.call import Call, prepare_call
+from agent.worker.served import ServedBy, scripted
 from agent.worker.settings import Settings
 from agent.worker.usage import get_usage
 from providers import ProviderError
-from providers.config import ProviderKind, ProviderLoader
+from providers.config import ProviderLoader
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -67,8 +67,6 @@ USAGE_KEPT_HINT = (
     "(or `python -m agent usage --flush`)."
 )
 
-_KINDS = {"stt": ProviderKind.STT, "llm": ProviderKind.LLM, "tts": ProviderKind.TTS}
-
 
 class _Observer(AgentWatch):
     """Follows the session: agent state, transcript items, which provider served."""
@@ -78,18 +76,15 @@ class _Observer(AgentWatch):
         self._call = call
         self._wall0 = time.time() - timeline.now()
         self.items: list[tuple[float, llm.ChatMessage]] = []
-        self.served = {k: names[0] for k, names in self._chain_names().items() if names}
+        self.served = ServedBy(call.chains)
         self.item_providers: list[dict[str, str]] = []
-        self._labels = call.chains.labels
 
         session = call.session
         session.on("agent_state_changed", self._on_state)
         session.on("conversation_item_added", self._on_item)
-        for component in (call.chains.stt, call.chains.llm, call.chains.tts):
-            component.on("metrics_collected", self._on_metrics)
 
     def _chain_names(self) -> dict[str, list[str]]:
-        return {k: list(self._call.chains.providers.get(kind, [])) for k, kind in _KINDS.items()}
+        return self.served.chain_names
 
     def to_timeline(self, wall: float) -> float:
         return wall - self._wall0
@@ -103,19 +98,8 @@ class _Observer(AgentWatch):
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         if isinstance(ev.item, llm.ChatMessage) and ev.item.role in ("user", "assistant"):
             self.items.append((self.timeline.now(), ev.item))
-            # a caller's turn is the STT's work alone; the LLM and TTS serve the replies
-            user = ev.item.role == "user"
-            self.item_providers.append(
-                {k: v for k, v in self.served.items() if k == "stt" or not user}
-            )
+            self.item_providers.append(self.served.for_item(ev.item.role))
             self.changed.set()
-
-    def _on_metrics(self, metrics: Any) -> None:
-        kinds: dict[type, str] = {STTMetrics: "stt", LLMMetrics: "llm", TTSMetrics: "tts"}
-        kind = kinds.get(type(metrics))
-        name = self._labels.get(getattr(metrics, "label", ""))
-        if kind and name:
-            self.served[kind] = name
 
 
 async def simulate_call(
@@ -202,10 +186,9 @@ def _turns(
         if "started_speaking_at" in metrics:
             at = observer.to_timeline(float(metrics["started_speaking_at"]))
         latency: dict[str, float] = {}
-        # livekit records the LLM's metadata on every reply it generated; ``say`` (the
-        # greeting) has none: name the TTS only, no LLM or STT took part
-        scripted = item.role == "assistant" and not {"llm_metadata", "llm_node_ttft"} & set(metrics)
-        if scripted:
+        # the greeting (``say``): name the TTS only, no LLM or STT took part
+        is_scripted = scripted(item)
+        if is_scripted:
             providers = {k: v for k, v in providers.items() if k == "tts"}
         if item.role == "user":
             for ours, theirs in (
@@ -231,7 +214,7 @@ def _turns(
                 latency=latency,
                 at=round(at, 3),
                 interrupted=item.interrupted,
-                scripted=scripted,
+                scripted=is_scripted,
             )
         )
     return turns

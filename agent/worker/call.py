@@ -17,9 +17,11 @@ from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from agent.log import logger
 from agent.worker import metrics
+from agent.worker.handover import hand_over, realtime_agent
 from agent.worker.org import OrgRef, resolve_org
 from agent.worker.prewarm import load_models, shared_vad
 from agent.worker.settings import Settings, current
+from agent.worker.turn_feed import TurnFeed
 from agent.worker.usage import CallRecord, LiveUsage, get_usage, usage_lines
 from agent.worker.usage.record import Completion
 from providers import ProviderError, skip_close_transcript_wait
@@ -63,7 +65,7 @@ class Call:
         # No SessionHost: livekit's default lets any room participant, the caller too,
         # drive and observe the session over the room, and after the room closes it kept
         # retrying its queued events ("failed to send session event", hundreds per call
-        # under load). What a caller may see goes out on the transcription stream.
+        # under load). What a caller may see goes out on the transcription and turn feeds.
         await self.session.start(agent=self.agent, room=room, session_host=False)
         if self.org.agent.greeting:
             self.session.say(self.org.agent.greeting)
@@ -208,12 +210,22 @@ async def prepare_call(
     )
     metrics.CALLS.labels(metrics.org_label(org.organization_id), org.source.value).inc()
     metrics.observe_session(session, chains)
+    instructions = org.agent.instructions
+    agent = Agent(instructions=instructions)
+    if chains.realtime is not None:
+        agent = realtime_agent(instructions, chains.realtime)
+        org_id = org.organization_id
+        rt = chains.realtime
+        rt.attach(
+            session,
+            lambda error, speaking: hand_over(session, rt, instructions, org_id, error, speaking),
+        )
     call = Call(
         ref,
         org,
         chains,
         session,
-        Agent(instructions=org.agent.instructions),
+        agent,
         call_id=ctx.job.id,
         routing=routing,
         room=ctx.job.room.name,
@@ -238,6 +250,7 @@ async def entrypoint(ctx: JobContext) -> None:
         await refuse_call(ctx, str(e), code=e.code)
         return
     watch_hang_up(ctx, call.session)
+    TurnFeed(ctx.room, call.session, call.chains)
     await call.start(room=ctx.room)
 
 

@@ -73,7 +73,11 @@ def build_server(settings: Settings) -> AgentServer:
     get_usage().start()
     if (port := worker.status_port) is not None:
         status_server = StatusServer(
-            worker.status_host, port, executor=worker.job_executor, token=worker.status_token
+            worker.status_host,
+            port,
+            executor=worker.job_executor,
+            token=worker.status_token,
+            calls=lambda: len(server.active_jobs),
         )
         tasks: set[asyncio.Task[None]] = set()
 

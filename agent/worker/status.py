@@ -2,7 +2,8 @@
 not — the breaker per provider endpoint and per credential (a hash, never the key), with
 its last error class and time.
 
-``GET /status`` on the worker's status server (``STATUS_PORT``, default 8082; livekit's
+``GET /status`` on the worker's status server (``GET /``: the same as a page for an
+operator, ``agent.worker.status_page``) (``STATUS_PORT``, default 8082; livekit's
 own health server on ``AGENT_HTTP_PORT`` cannot take extra routes), and
 ``python -m agent status --url http://HOST:8082`` prints it.
 
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,6 +33,7 @@ from pydantic import SecretStr
 from agent.log import logger
 from agent.worker.settings import DEFAULT_STATUS_PORT as DEFAULT_PORT
 from agent.worker.settings import Settings
+from agent.worker.status_page import page
 from agent.worker.usage import get_usage
 from providers.chains import HealthRegistry, get_health
 from providers.redaction import redact_text, safe_urls
@@ -44,8 +47,13 @@ def _iso(t: float) -> str | None:
     )
 
 
-def status(health: HealthRegistry | None = None, *, executor: str = "thread") -> dict[str, Any]:
-    """``executor``: the worker's ``JOB_EXECUTOR``."""
+def status(
+    health: HealthRegistry | None = None,
+    *,
+    executor: str = "thread",
+    calls: Callable[[], int] | None = None,
+) -> dict[str, Any]:
+    """``executor``: the worker's ``JOB_EXECUTOR``; ``calls``: how many calls it runs now."""
     health = health or get_health()
     usage = get_usage()
     spool = usage.spool
@@ -54,6 +62,7 @@ def status(health: HealthRegistry | None = None, *, executor: str = "thread") ->
         "generatedAt": _iso(time.time()),
         "pid": os.getpid(),
         "executor": executor,
+        "callsInProgress": calls() if calls is not None else None,
         "providers": [
             {
                 "kind": b.kind,
@@ -89,11 +98,15 @@ class StatusServer(utils.http_server.HttpServer):
         *,
         executor: str = "thread",
         token: SecretStr | None = None,
+        calls: Callable[[], int] | None = None,
     ) -> None:
+        """``calls``: the number of calls the worker runs now (its active jobs)."""
         super().__init__(host, port)
         self.executor = executor
+        self._calls = calls
         self._token = token.get_secret_value().encode() if token else None
         self.app.router.add_get(STATUS_PATH, self._handle_status)
+        self.app.router.add_get("/", self._handle_page)
 
     def _authorized(self, request: web.Request) -> bool:
         if self._token is None:
@@ -109,7 +122,15 @@ class StatusServer(utils.http_server.HttpServer):
                 headers={"WWW-Authenticate": 'Bearer realm="status"'},
             )
         # the spool's depth is a SQLite read: off the worker's event loop
-        return web.json_response(await asyncio.to_thread(status, executor=self.executor))
+        data = await asyncio.to_thread(status, executor=self.executor, calls=self._calls)
+        return web.json_response(data)
+
+    async def _handle_page(self, _request: web.Request) -> web.Response:
+        """The operator's page: no data of its own (it fetches ``/status`` with the token
+        the operator gives it), so it needs no token."""
+        return web.Response(
+            text=page(STATUS_PATH), content_type="text/html", headers={"Cache-Control": "no-store"}
+        )
 
     async def start(self) -> None:
         await super().start()
@@ -124,7 +145,11 @@ class StatusServer(utils.http_server.HttpServer):
 
 def _print_text(data: dict[str, Any]) -> None:
     spool = data.get("usageSpool", {})
-    print(f"worker pid {data.get('pid')}   executor {data.get('executor')}")
+    calls = data.get("callsInProgress")
+    print(
+        f"worker pid {data.get('pid')}   executor {data.get('executor')}"
+        + (f"   calls {calls}" if calls is not None else "")
+    )
     print(
         f"usage spool: {spool.get('pending', 0)} pending, {spool.get('open', 0)} open   "
         f"{spool.get('path') or '-'}"

@@ -59,12 +59,30 @@ def lookup(table: PriceTable, model: str) -> Price:
     return table.get("*", {})
 
 
+_CACHED = {
+    Unit.INPUT_TOKENS: Unit.CACHED_INPUT_TOKENS,
+    Unit.INPUT_AUDIO_TOKENS: Unit.CACHED_INPUT_AUDIO_TOKENS,
+}
+"""Units whose cached part is counted apart, at its own price."""
+
+
+def realtime_tokens(text: tuple[float, float, float], audio: tuple[float, float, float]) -> Price:
+    """A speech-to-speech model's per-million-token list prices: (input, cached input,
+    output) for text, then for audio."""
+    return {
+        **tokens(*text),
+        Unit.INPUT_AUDIO_TOKENS: per_million(audio[0]),
+        Unit.CACHED_INPUT_AUDIO_TOKENS: per_million(audio[1]),
+        Unit.OUTPUT_AUDIO_TOKENS: per_million(audio[2]),
+    }
+
+
 def cost(price: Price, units: Mapping[Unit, float]) -> float:
     """USD for ``units`` at ``price``; cached input tokens are billed at the cached price."""
     total = 0.0
     for unit, amount in units.items():
-        if unit is Unit.INPUT_TOKENS:
-            amount -= units.get(Unit.CACHED_INPUT_TOKENS, 0.0)
+        if cached := _CACHED.get(unit):
+            amount -= units.get(cached, 0.0)
         total += max(amount, 0.0) * price.get(unit, 0.0)
     return total
 
@@ -73,6 +91,12 @@ TYPICAL_TURN: Mapping[str, Mapping[Unit, float]] = {
     "stt": {Unit.AUDIO_SECONDS: 10.0},
     "llm": {Unit.INPUT_TOKENS: 1000.0, Unit.OUTPUT_TOKENS: 100.0},
     "tts": {Unit.CHARACTERS: 100.0},
+    "realtime": {
+        Unit.INPUT_TOKENS: 1000.0,
+        Unit.OUTPUT_TOKENS: 25.0,
+        Unit.INPUT_AUDIO_TOKENS: 100.0,
+        Unit.OUTPUT_AUDIO_TOKENS: 100.0,
+    },
 }
 """What the ``cost`` strategy compares providers on: one caller turn."""
 

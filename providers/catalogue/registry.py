@@ -27,6 +27,7 @@ from providers.catalogue.vendors import (
     offline,
     openai,
     openai_compatible,
+    openai_realtime,
     piper,
     vosk,
     whisper,
@@ -47,6 +48,7 @@ VENDORS = (
     anthropic,
     openai_compatible,
     offline,
+    openai_realtime,
 )
 """Every vendor module; their order is the order ``names`` lists a kind's providers in."""
 

@@ -21,6 +21,7 @@ _BUDGET_VARS = {
     ProviderKind.STT: "STT_CONNECT_TIMEOUT",
     ProviderKind.LLM: "LLM_FIRST_TOKEN_TIMEOUT",
     ProviderKind.TTS: "TTS_FIRST_AUDIO_TIMEOUT",
+    ProviderKind.REALTIME: "REALTIME_FIRST_AUDIO_TIMEOUT",
 }
 DEFAULT_REPLAY = 5.0
 """Seconds of a failed STT's audio the next one hears (``STT_REPLAY_SECONDS``)."""

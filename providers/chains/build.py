@@ -24,6 +24,7 @@ from providers.chains.budgets import FailoverSettings
 from providers.chains.events import FailoverListener, FailoverLog
 from providers.chains.health import HealthKeys, HealthRegistry, get_health
 from providers.chains.llm import build_llm_chain
+from providers.chains.realtime import RealtimeChain, build_realtime_chain
 from providers.chains.stt import build_stt_chain
 from providers.chains.stt.early_decode import DEFAULT_EARLY_DECODE, DEFAULT_JOIN_PAUSES
 from providers.chains.tts import build_tts_chain
@@ -59,6 +60,9 @@ class Chains:
     (``EarlyDecodeAdapter``); otherwise the session's endpointing has to wait them out."""
     plugins: list[Any] = field(default_factory=list)
     """The provider objects the chains wrap, closed by ``aclose``."""
+    realtime: RealtimeChain | None = None
+    """The org's speech-to-speech models, when it has a usable one: the call starts on it,
+    and the three chains above are its fallback."""
 
     @property
     def session_options(self) -> SessionConnectOptions:
@@ -159,9 +163,22 @@ def build_chains(
     llms = _build_kind(org, ProviderKind.LLM, health, skipped)
     ttss = _build_kind(org, ProviderKind.TTS, health, skipped)
     failovers = FailoverLog(org.organization_id, on_failover)
+    realtime, rts = build_realtime_chain(
+        org, health=health, failover=failover, failovers=failovers, skipped=skipped
+    )
     configs: dict[tuple[str, str], ProviderConfig] = {}
-    for c, obj in (*stts, *llms, *ttss):
+    for c, obj in (*stts, *llms, *ttss, *rts):
         configs.setdefault((c.kind.value, obj.provider), c)
+    providers = {
+        kind: [c.provider for c, _ in built]
+        for kind, built in (
+            (ProviderKind.STT, stts),
+            (ProviderKind.LLM, llms),
+            (ProviderKind.TTS, ttss),
+        )
+    }
+    if rts:
+        providers[ProviderKind.REALTIME] = [c.provider for c, _ in rts]
     return Chains(
         stt=build_stt_chain(
             stts,
@@ -179,18 +196,12 @@ def build_chains(
         tts=build_tts_chain(
             ttss, health=health, failover=failover, failovers=failovers, org_id=org.organization_id
         ),
-        providers={
-            kind: [c.provider for c, _ in built]
-            for kind, built in (
-                (ProviderKind.STT, stts),
-                (ProviderKind.LLM, llms),
-                (ProviderKind.TTS, ttss),
-            )
-        },
+        providers=providers,
         skipped=skipped,
-        labels={obj.label: c.provider for c, obj in (*stts, *llms, *ttss)},
+        labels={obj.label: c.provider for c, obj in (*stts, *llms, *ttss, *rts)},
         configs=configs,
         failovers=failovers,
         joins_pauses=not stts[0][1].capabilities.streaming and early_decode > 0,
-        plugins=[obj for _, obj in (*stts, *llms, *ttss)],
+        plugins=[obj for _, obj in (*stts, *llms, *ttss)] + ([realtime] if realtime else []),
+        realtime=realtime,
     )

@@ -124,11 +124,14 @@ def apply_strategy(
         chain = list(org.chain(kind))
         if strategy is Strategy.LOCAL_ONLY:
             for c in chain:
-                if not is_local(c):
+                if kind is ProviderKind.REALTIME:
+                    dropped.append(Dropped(c, "local-only: a realtime model is a cloud service"))
+                elif not is_local(c):
                     where = c.endpoint or "its cloud API"
                     dropped.append(Dropped(c, f"local-only: sends audio or text to {where}"))
-            chain = [c for c in chain if is_local(c)]
-            if not chain and kind is not ProviderKind.LLM:  # the offline LLM is added later
+            # a speech-to-speech model is a cloud service even behind a local proxy
+            chain = [c for c in chain if is_local(c) and kind is not ProviderKind.REALTIME]
+            if not chain and kind in (ProviderKind.STT, ProviderKind.TTS):  # offline LLM later
                 raise ConfigError(
                     f"{who(org.organization_id)}the local-only strategy leaves no {kind} "
                     f"provider; add a local one (stt: vosk, whisper; tts: piper)"

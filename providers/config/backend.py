@@ -102,6 +102,7 @@ def parse_response(body: bytes, org_id: str, etag: str | None) -> OrgProviders:
         stt=ordered(chains[ProviderKind.STT]),
         llm=ordered(chains[ProviderKind.LLM]),
         tts=ordered(chains[ProviderKind.TTS]),
+        realtime=ordered(chains[ProviderKind.REALTIME]),
         agent=_parse_persona(wire.agent, org_id),
         source=ConfigSource.BACKEND,
         strategy=_parse_strategy(wire.strategy, org_id),

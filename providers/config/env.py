@@ -33,6 +33,7 @@ DEFAULT_CHAINS: Mapping[ProviderKind, tuple[str, ...]] = {
     ProviderKind.STT: ("vosk", "whisper"),
     ProviderKind.LLM: ("offline",),
     ProviderKind.TTS: ("piper",),
+    ProviderKind.REALTIME: (),
 }
 """The local stack: runs a whole call with no key and no network."""
 
@@ -140,6 +141,7 @@ def env_providers(
         stt=env_kind(ProviderKind.STT, environ),
         llm=env_kind(ProviderKind.LLM, environ),
         tts=env_kind(ProviderKind.TTS, environ),
+        realtime=env_kind(ProviderKind.REALTIME, environ),
         agent=env_persona(environ),
         source=ConfigSource.ENV,
     )

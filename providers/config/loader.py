@@ -35,7 +35,7 @@ from providers.config.org_id import ORG_ID_RULE, header_safe, valid_org_id
 from providers.config.settings import LoaderSettings
 from providers.errors import BackendError, ConfigError, InvalidOrgError, OrgNotFoundError, who
 from providers.log import logger
-from providers.types import ConfigSource, OrgProviders, ProviderKind
+from providers.types import PIPELINE_KINDS, ConfigSource, OrgProviders
 
 T = TypeVar("T")
 
@@ -244,7 +244,7 @@ class ProviderLoader:
 
     def _complete(self, config: OrgProviders) -> OrgProviders:
         """Fill kinds the backend left empty from the environment (hybrid) or fail."""
-        missing = [k for k in ProviderKind if not config.chain(k)]
+        missing = [k for k in PIPELINE_KINDS if not config.chain(k)]
         if not missing:
             return config
         if not self._settings.env_fallback:

@@ -24,6 +24,9 @@ SECTIONS = (
     "bench_turns",
     "bench_rooms",
     "bench_density",
+    "bench_realtime",
+    "bench_density_cloud",
+    "bench_soak",
 )
 
 

@@ -66,7 +66,7 @@ def _org(*configs: ProviderConfig) -> OrgProviders:
         LLM_: (),
         TTS_: (provider_config(provider="piper", kind=TTS_),),
     }
-    chains = {k: tuple(c for c in configs if c.kind is k) or fill[k] for k in ProviderKind}
+    chains = {k: tuple(c for c in configs if c.kind is k) or fill[k] for k in fill}
     return OrgProviders(
         organization_id="bench", stt=chains[STT_], llm=chains[LLM_], tts=chains[TTS_]
     )

@@ -69,11 +69,13 @@ class _Sampler:
         return [self._root, *self._root.children(recursive=True)]
 
     def _cpu(self) -> float:
+        """The tree's CPU so far, with that of children already ended and reaped (the
+        process executor's call processes), which would otherwise vanish with them."""
         total = 0.0
         for p in self._tree():
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
+                total += t.user + t.system + t.children_user + t.children_system
             except psutil.Error:
                 pass
         return total

@@ -42,6 +42,7 @@ FENCED = {
     "ATTRIBUTE_AGENT_STATE",
     "ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID",
     "TOPIC_TRANSCRIPTION",
+    "ATTRIBUTE_TRANSCRIPTION_FINAL",
     "SessionConnectOptions",
     "_label",
     "_metrics_monitor_task",

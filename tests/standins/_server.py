@@ -201,6 +201,9 @@ class StandinServer:
         self.redirect_to = "http://127.0.0.1:9/"
         """Where ``Fault.REDIRECT`` sends a client."""
         self.chunk_delay = chunk_delay
+        self.first_byte_delay = 0.0
+        """Seconds before the first chunk of every streamed answer (a websocket TTS: of
+        every context): a real provider's fixed time to first byte, for benchmarks."""
         self.drop_after = drop_after
         self.requests: list[RecordedRequest] = []
         self.port = 0
@@ -457,7 +460,17 @@ class StandinServer:
             return False
         if self.chunk_delay and index > 0:
             await asyncio.sleep(self.chunk_delay)
+        if self.first_byte_delay and index == 0:
+            await asyncio.sleep(self.first_byte_delay)
         return True
+
+    async def first_of_context(self, seen: set[str], context_id: str) -> None:
+        """Call before a websocket session's output for ``context_id``: waits
+        ``first_byte_delay`` the first time that context speaks."""
+        if context_id not in seen:
+            seen.add(context_id)
+            if self.first_byte_delay:
+                await asyncio.sleep(self.first_byte_delay)
 
     # ---------------------------------------------------------------- listening
 

@@ -155,6 +155,7 @@ class CartesiaStandin(StandinServer):
         self, request: web.Request, ws: web.WebSocketResponse, rec: RecordedRequest
     ) -> None:
         send = self.ws_sender(request, ws, lambda msg: msg.get("type") == "chunk")
+        spoken: set[str] = set()
 
         async for data in self.json_messages(ws, rec):
             context_id = str(data.get("context_id") or uuid.uuid4().hex)
@@ -164,6 +165,7 @@ class CartesiaStandin(StandinServer):
             transcript = data.get("transcript")
             if isinstance(transcript, str) and transcript.strip():
                 self.texts.append(transcript)
+                await self.first_of_context(spoken, context_id)
                 try:
                     audio = render_audio(
                         transcript, data.get("output_format") or {}, self.chars_per_second

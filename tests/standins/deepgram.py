@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -64,6 +64,7 @@ class DeepgramStandin(StandinServer):
         self,
         *,
         transcript: str | Callable[[], str] = "hello from the deepgram stand-in",
+        transcripts: Sequence[str] = (),
         interim_after: float = 0.3,
         final_after: float = 1.0,
         repeat: bool = False,
@@ -78,6 +79,9 @@ class DeepgramStandin(StandinServer):
         """
         Args:
             transcript: text of each utterance (or a function returning it).
+            transcripts: when given, the n-th utterance of each connection is
+                ``transcripts[n % len(transcripts)]`` instead: every caller of a benchmark
+                asks its own questions in order.
             interim_after: seconds of received audio before the interim result.
             final_after: seconds of received audio before the final result.
             repeat: emit another utterance per further ``final_after`` seconds of audio.
@@ -89,6 +93,7 @@ class DeepgramStandin(StandinServer):
             fault=fault, valid_keys=valid_keys, chunk_delay=chunk_delay, drop_after=drop_after
         )
         self.transcript = transcript
+        self.transcripts = list(transcripts)
         self.interim_after = interim_after
         self.final_after = final_after
         self.repeat = repeat
@@ -120,7 +125,9 @@ class DeepgramStandin(StandinServer):
             headers={"dg-request-id": str(uuid.uuid4())},
         )
 
-    def _text(self) -> str:
+    def _text(self, utterance: int = 0) -> str:
+        if self.transcripts:
+            return self.transcripts[utterance % len(self.transcripts)]
         return self.transcript() if callable(self.transcript) else self.transcript
 
     # ---------------------------------------------------------------- message builders
@@ -245,6 +252,7 @@ class DeepgramStandin(StandinServer):
         speaking = False  # speech_rms mode: an utterance is under way
         last_loud = 0.0  # speech_rms mode: where the last loud audio ended
         sent = 0  # transcript messages sent (for DROP_MID_STREAM)
+        utterances = 0  # finals sent on this connection
 
         async def send(msg: dict[str, Any]) -> bool:
             # only Results messages count towards DROP_MID_STREAM's drop_after
@@ -265,14 +273,14 @@ class DeepgramStandin(StandinServer):
             return True
 
         async def emit_final(*, from_finalize: bool) -> bool:
-            nonlocal utt_start, interim_sent, done, speaking
+            nonlocal utt_start, interim_sent, done, speaking, utterances
             if self.speech_rms is not None:
                 end = last_loud
             else:
                 end = received_s if from_finalize else utt_start + self.final_after
             ok = await send(
                 self._results(
-                    text=self._text(),
+                    text=self._text(utterances),
                     start=utt_start,
                     duration=max(0.0, end - utt_start),
                     is_final=True,
@@ -281,6 +289,7 @@ class DeepgramStandin(StandinServer):
                 )
             )
             utt_start, interim_sent, speaking = end, False, False
+            utterances += 1
             done = not self.repeat and self.speech_rms is None
             return ok
 
@@ -310,7 +319,7 @@ class DeepgramStandin(StandinServer):
                     ):
                         return
                     if interim_results:
-                        words = self._text().split()
+                        words = self._text(utterances).split()
                         partial = " ".join(words[: max(1, (len(words) + 1) // 2)])
                         if not await send(
                             self._results(

@@ -212,6 +212,7 @@ class ElevenLabsStandin(StandinServer):
         output_format: str,
     ) -> None:
         send = self.ws_sender(request, ws, lambda msg: "audio" in msg)
+        spoken: set[str] = set()
 
         async for data in self.json_messages(ws, rec):
             context_id = str(data.get("context_id") or data.get("contextId") or "default")
@@ -224,6 +225,7 @@ class ElevenLabsStandin(StandinServer):
             text = data.get("text")
             if isinstance(text, str) and text.strip():
                 self.texts.append(text)
+                await self.first_of_context(spoken, context_id)
                 audio, duration = self._audio(text, output_format)
                 pieces = split_bytes(audio, self.audio_messages_per_text)
                 for i, piece in enumerate(pieces):

@@ -65,7 +65,7 @@ def org_of(*configs: ProviderConfig, faq: tuple[FaqEntry, ...] = ()) -> OrgProvi
         LLM_: (),
         TTS_: (cfg("piper", TTS_, 0, None),),
     }
-    chains = {k: tuple(c for c in configs if c.kind is k) or fill[k] for k in ProviderKind}
+    chains = {k: tuple(c for c in configs if c.kind is k) or fill[k] for k in fill}
     return OrgProviders(
         organization_id="acme",
         stt=chains[STT_],

@@ -103,9 +103,22 @@ def _number(v: float) -> float | int:
     return int(v) if float(v).is_integer() else round(v, 3)
 
 
-def units_of(usage: ModelUsage) -> tuple[str, dict[Unit, float]] | None:
+def units_of(usage: ModelUsage, realtime: bool = False) -> tuple[str, dict[Unit, float]] | None:
     """livekit's usage entry → (kind, units); None for what is not billed per call here
-    (turn-detector and interruption model requests)."""
+    (turn-detector and interruption model requests). ``realtime``: the entry is a
+    speech-to-speech model's (livekit counts it as an LLM's), billed for its text and audio
+    tokens apart."""
+    if realtime and isinstance(usage, STTModelUsage):  # its transcription of the caller
+        return "realtime", {Unit.AUDIO_SECONDS: usage.audio_duration}
+    if realtime and isinstance(usage, LLMModelUsage):
+        return "realtime", {
+            Unit.INPUT_TOKENS: usage.input_text_tokens,
+            Unit.CACHED_INPUT_TOKENS: usage.input_cached_text_tokens,
+            Unit.OUTPUT_TOKENS: usage.output_text_tokens,
+            Unit.INPUT_AUDIO_TOKENS: usage.input_audio_tokens,
+            Unit.CACHED_INPUT_AUDIO_TOKENS: usage.input_cached_audio_tokens,
+            Unit.OUTPUT_AUDIO_TOKENS: usage.output_audio_tokens,
+        }
     if isinstance(usage, STTModelUsage):
         return "stt", {Unit.AUDIO_SECONDS: usage.audio_duration}
     if isinstance(usage, LLMModelUsage):
@@ -137,7 +150,7 @@ def usage_lines(
     overrides = overrides or NO_OVERRIDES
     lines: list[UsageLine] = []
     for usage in model_usage:
-        kind_units = units_of(usage)
+        kind_units = units_of(usage, _is_realtime(usage, configs))
         if kind_units is None:
             continue
         kind, units = kind_units
@@ -155,3 +168,21 @@ def usage_lines(
         price = price_of(config, usage.model, overrides)
         lines.append(UsageLine(kind, config.provider, usage.model, units, cost(price, units)))
     return lines
+
+
+def _is_realtime(usage: ModelUsage, configs: Mapping[tuple[str, str], ProviderConfig]) -> bool:
+    """An entry from one of the call's realtime models. livekit names a realtime model,
+    a chat LLM and an STT on one host alike (by the host): an LLM entry is the realtime
+    model's when it has audio tokens (no chat LLM has) or the realtime model's name; an STT
+    entry (the realtime model's transcription of the caller) when no STT of the call is
+    on that host."""
+    provider = getattr(usage, "provider", "")
+    config = configs.get(("realtime", provider))
+    if config is None:
+        return False
+    if isinstance(usage, STTModelUsage):
+        return ("stt", provider) not in configs
+    if not isinstance(usage, LLMModelUsage):
+        return False
+    audio = usage.input_audio_tokens or usage.output_audio_tokens
+    return bool(audio) or usage.model == getattr(config.settings, "model", None)

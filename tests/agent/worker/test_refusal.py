@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.tools.room_call import _refused
+from agent.tools.dispatch import refused as _refused
 from agent.worker.call import ATTRIBUTE_CALL_ERROR, refuse_call
 from providers.errors import (
     BackendError,

@@ -18,7 +18,7 @@ from providers.chains.health import HealthKeys, get_health
 async def test_status_is_served_as_json_on_its_route() -> None:
     keys = HealthKeys("tts/piper@test", None, kind="tts", provider="piper")
     get_health().record_failure(keys, ConnectionRefusedError("refused"))
-    server = StatusServer("127.0.0.1", 0)
+    server = StatusServer("127.0.0.1", 0, calls=lambda: 3)
     await server.start()
     try:
         assert server.port != 0  # the port it took
@@ -29,7 +29,15 @@ async def test_status_is_served_as_json_on_its_route() -> None:
         await server.aclose()
     assert resp.status_code == 200 and missing.status_code == 404
     data = resp.json()
-    assert set(data) == {"generatedAt", "pid", "executor", "providers", "usageSpool"}
+    assert set(data) == {
+        "generatedAt",
+        "pid",
+        "executor",
+        "callsInProgress",
+        "providers",
+        "usageSpool",
+    }
+    assert data["callsInProgress"] == 3
     [piper] = data["providers"]
     assert piper["provider"] == "piper" and piper["key"] == "tts/piper@test"
     assert piper["state"] == "open" and not piper["up"] and piper["failures"] == 1
@@ -114,3 +122,22 @@ def test_endpoints_show_no_userinfo_or_query_and_keys_only_a_salted_fingerprint(
     assert "tts/openai@https://api.test/v1" in text
     for secret in (key, "pw-CANARY-1", "q-CANARY-2", "user:"):
         assert secret not in text
+
+
+async def test_the_operator_page_needs_no_token_and_holds_no_data() -> None:
+    """``/`` is a page whose script fetches ``/status``; with ``STATUS_TOKEN`` set, the
+    data stays behind the token and the page itself says nothing."""
+    keys = HealthKeys("tts/piper@test", None, kind="tts", provider="piper")
+    get_health().record_failure(keys, ConnectionRefusedError("refused"))
+    server = StatusServer("127.0.0.1", 0, token=SecretStr("operator-token"))
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            page = await client.get(f"http://127.0.0.1:{server.port}/")
+            data = await client.get(f"http://127.0.0.1:{server.port}{STATUS_PATH}")
+    finally:
+        await server.aclose()
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'fetch("{STATUS_PATH}"' in page.text and "tts/piper@test" not in page.text
+    assert "operator-token" not in page.text
+    assert data.status_code == 401
