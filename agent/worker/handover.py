@@ -15,8 +15,7 @@ from typing import Any
 from livekit.agents import Agent, AgentSession, llm
 
 from agent.log import logger
-from providers.chains import describe_error
-from providers.chains.realtime import RealtimeChain
+from providers.chains import RealtimeChain, describe_error
 
 
 def realtime_agent(instructions: str, chain: RealtimeChain) -> Agent:

@@ -1,7 +1,8 @@
 """How a call survives a provider's failure: each kind's chain (``stt``, ``llm``, ``tts``:
 guard, fallback adapter, wiring), the breakers every call of the worker shares
 (``health``), the budgets a chain gives its providers (``budgets``), the switches a call
-records (``events``), and which providers a call's chains hold (``routing``)."""
+records (``events``), which providers a call's chains hold (``routing``), and the realtime
+models an org may answer with before its pipeline (``realtime``)."""
 
 from providers.catalogue import build_provider
 from providers.chains.blame import Blame, BudgetTimeout, blame
@@ -19,6 +20,7 @@ from providers.chains.health import (
     get_health,
 )
 from providers.chains.probe import ProbeResult, probe_all
+from providers.chains.realtime import RealtimeChain
 from providers.chains.routing import (
     Dropped,
     Routing,
@@ -46,6 +48,7 @@ __all__ = [
     "HealthListener",
     "HealthRegistry",
     "ProbeResult",
+    "RealtimeChain",
     "Routing",
     "apply_strategy",
     "blame",

@@ -11,6 +11,7 @@ from providers.errors import ConfigError
 from providers.types import ProviderKind
 
 STT, LLM, TTS = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
+REALTIME = ProviderKind.REALTIME
 
 
 def test_each_kind_reads_its_own_variable() -> None:
@@ -19,10 +20,11 @@ def test_each_kind_reads_its_own_variable() -> None:
             "STT_CONNECT_TIMEOUT": "0.5",
             "LLM_FIRST_TOKEN_TIMEOUT": "1.5",
             "TTS_FIRST_AUDIO_TIMEOUT": "3",
+            "REALTIME_FIRST_AUDIO_TIMEOUT": "2.5",
             "STT_REPLAY_SECONDS": "0",
         }
     )
-    assert settings.budgets == {STT: 0.5, LLM: 1.5, TTS: 3.0}
+    assert settings.budgets == {STT: 0.5, LLM: 1.5, TTS: 3.0, REALTIME: 2.5}
     assert settings.stt_replay == 0.0
 
 

@@ -24,6 +24,7 @@ from providers.errors import ConfigError, MissingSecretError, ProviderUnavailabl
 from providers.types import ConfigSource, OrgProviders, ProviderConfig, ProviderKind
 
 STT_, LLM_, TTS_ = ProviderKind.STT, ProviderKind.LLM, ProviderKind.TTS
+RT_ = ProviderKind.REALTIME
 KEY = {"apiKey": SecretStr("test-key-not-real")}
 
 # every registry entry → the livekit class it must produce (anthropic: optional plugin)
@@ -45,6 +46,11 @@ EXPECTED: dict[tuple[str, ProviderKind], tuple[type, dict[str, object]]] = {
         {"base_url": "http://127.0.0.1:11434/v1", "model": "llama3.1"},
     ),
     ("offline", LLM_): (OfflineLLM, {}),
+    ("openai-realtime", RT_): (openai.realtime.RealtimeModel, {}),
+    ("azure-openai-realtime", RT_): (
+        openai.realtime.RealtimeModel,
+        {"azureEndpoint": "https://example.openai.azure.com", "azureDeployment": "gpt-realtime"},
+    ),
 }
 
 
