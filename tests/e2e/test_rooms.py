@@ -75,7 +75,9 @@ async def test_call_on_the_local_stack_is_heard(
     configured = worker.call_in(result.room or "")
     assert configured is not None, "the worker logged no call for this room"
     assert configured["org"] == "harbor" and configured["org_from"] == "dispatch"
-    assert configured["config_source"] == "backend"
+    # the org's own config from the backend, fresh or cached (an earlier test may have
+    # called harbor on this worker), never the environment's
+    assert configured["config_source"] in ("backend", "cache")
 
 
 async def test_tenants_stay_apart_even_when_the_caller_claims_another_org(

@@ -409,7 +409,8 @@ async function startCall() {
     return;
   }
   for (const part of room.remoteParticipants.values()) noteAgent(part);
-  if (va.state === "dispatching") setState("joining");
+  // an agent already in the room may have sent its audio while we connected
+  if (va.state === "dispatching") setState(call.recorder ? "in-call" : "joining");
   const thisCall = call;
   setTimeout(async () => {
     if (call !== thisCall || va.state !== "joining") return;
