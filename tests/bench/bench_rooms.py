@@ -138,15 +138,21 @@ def _v2v_rows(prefix: str, values: list[float]) -> list[Row]:
     ]
 
 
-def _mean_e2e(worker: Worker) -> float | None:
+def e2e_totals(worker: Worker) -> tuple[float, float]:
     """livekit's own voice-to-voice (``e2e_latency``: the VAD's end of the caller's speech →
-    the agent's first audio frame, both at the agent), averaged from the worker's
-    Prometheus histogram."""
+    the agent's first audio frame, both at the agent) so far, from the worker's Prometheus
+    histogram: (sum of seconds, replies)."""
     scrape = worker.metrics()
     total = sum(v for (n, _), v in scrape.items() if n == "voice_agent_voice_to_voice_seconds_sum")
     count = sum(
         v for (n, _), v in scrape.items() if n == "voice_agent_voice_to_voice_seconds_count"
     )
+    return total, count
+
+
+def _mean_e2e(worker: Worker) -> float | None:
+    """livekit's ``e2e`` (see ``e2e_totals``), averaged over every reply so far."""
+    total, count = e2e_totals(worker)
     return total / count if count else None
 
 

@@ -27,16 +27,20 @@ PAGE_TIMEOUT_MS = 15_000
 """Playwright's default for one action on a page."""
 
 
+def browser_missing() -> str | None:
+    """Why no browser can run here (no Chromium, no Playwright), or None."""
+    if not CHROMIUM.exists():
+        return f"no Chromium at {CHROMIUM}: apt-get install chromium"
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed: pip install -e '.[dev]'"
+    return None
+
+
 def require_browser() -> None:
     """Skip (or fail, under ``E2E_REQUIRED=1``) without Chromium and Playwright."""
-    problem = None
-    if not CHROMIUM.exists():
-        problem = f"no Chromium at {CHROMIUM}: apt-get install chromium"
-    else:
-        try:
-            import playwright.async_api  # noqa: F401
-        except ImportError:
-            problem = "Playwright is not installed: pip install -e '.[dev]'"
+    problem = browser_missing()
     if problem:
         if os.environ.get("E2E_REQUIRED") == "1":
             pytest.fail(problem)
