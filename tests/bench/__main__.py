@@ -23,6 +23,7 @@ SECTIONS = (
     "bench_voice",
     "bench_turns",
     "bench_rooms",
+    "bench_web",
     "bench_density",
     "bench_realtime",
     "bench_density_cloud",
