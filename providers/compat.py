@@ -219,3 +219,32 @@ class RealtimeFallbackSession(_realtime_fallback._FallbackRealtimeSession):
             self.on_exhausted(error.error, speaking)
         elif self._swap_task is None or self._swap_task.done():
             self._swap_task = asyncio.create_task(self._swap(target, speaking))
+
+
+class _InlineLoop:
+    """A stream's loop whose ``run_in_executor`` calls ``fn`` at once, on the loop itself."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def run_in_executor(self, _executor: Any, fn: Callable[..., Any], *args: Any) -> Any:
+        future = self._loop.create_future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as e:
+            future.set_exception(e)
+        return future
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+
+def inline_vad_stream(stream: Any) -> Any:
+    """Silero's stream runs each 32 ms window's inference (a fraction of a millisecond of
+    ONNX) through its loop's default executor: two thread hand-offs per window per call,
+    each waiting for the GIL behind every other call's work, so at four calls on two cores
+    the VAD falls behind the caller ("slower than realtime") while the hand-offs cost more
+    CPU than the inference. The stream keeps its loop in ``_loop`` and uses it only for
+    that; in its place the inference runs on the loop at once."""
+    stream._loop = _InlineLoop(stream._loop)
+    return stream

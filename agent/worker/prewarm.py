@@ -23,10 +23,17 @@ if TYPE_CHECKING:
 @functools.cache
 def shared_vad(min_silence: float = TurnSettings.vad_min_silence) -> vad.VAD:
     """One Silero VAD per process (per ``VAD_MIN_SILENCE``, which start-up fixes); each
-    session opens its own stream on it."""
+    session opens its own stream on it, whose inference runs on the call's own loop
+    (``providers.compat.inline_vad_stream``)."""
     from livekit.plugins import silero
 
-    return silero.VAD.load(min_silence_duration=min_silence)
+    from providers.compat import inline_vad_stream
+
+    class InlineVAD(silero.VAD):
+        def stream(self) -> silero.VADStream:
+            return inline_vad_stream(super().stream())  # type: ignore[no-any-return]
+
+    return InlineVAD.load(min_silence_duration=min_silence)
 
 
 def load_models(

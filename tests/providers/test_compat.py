@@ -212,3 +212,43 @@ def test_the_installed_livekit_is_inside_the_pinned_range() -> None:
         assert req.specifier.contains(livekit_version), f"{req} excludes {livekit_version}"
         # a cap: a minor release may rename what the fence relies on
         assert any(s.operator == "<" for s in req.specifier), f"{req} has no upper bound"
+
+
+async def test_the_vad_infers_on_the_calls_loop() -> None:
+    """``inline_vad_stream``: silero's stream still keeps its loop in ``_loop`` and hands each
+    window's inference to it; with the stream's loop replaced, that inference runs on the
+    loop's own thread, not on an executor thread."""
+    import threading
+
+    from livekit.plugins import silero
+
+    from agent.worker.prewarm import shared_vad
+
+    source = inspect.getsource(silero.vad.VADStream)
+    assert "self._loop.run_in_executor(None, self._model" in source, (
+        f"livekit {livekit_version}: silero's VADStream no longer infers through self._loop"
+    )
+    stream = shared_vad().stream()
+    threads: list[int] = []
+
+    class Model:
+        """silero's model, noting the thread each inference runs on."""
+
+        def __init__(self, model: Any) -> None:
+            self.model = model
+
+        def __call__(self, x: Any) -> float:
+            threads.append(threading.get_ident())
+            return float(self.model(x))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.model, name)
+
+    stream._model = Model(stream._model)  # type: ignore[attr-defined]
+    for _ in range(20):  # 0.2 s of silence at 16 kHz: six 32 ms windows
+        stream.push_frame(rtc.AudioFrame(b"\0\0" * 160, 16000, 1, 160))
+    async with asyncio.timeout(10):
+        while len(threads) < 3:
+            await asyncio.sleep(0.01)
+    await stream.aclose()
+    assert set(threads) == {threading.get_ident()}
