@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -341,10 +342,16 @@ class _IoLoop:
         self._lock = threading.Lock()
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
-            coro, self._ensure()
-        )
+        """``coro`` runs in an empty context, not a copy of the caller's: this loop outlives
+        every call, and a handle or task born in a call's context keeps what that context
+        holds (livekit's job context: the call's room, session and
+        published track, and the track's native thread) alive after the call."""
+        future: concurrent.futures.Future[T] = contextvars.Context().run(self._submit, coro)
         return await asyncio.wrap_future(future)
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        # the loop too is made here: its own wake-up handle keeps the context it was made in
+        return asyncio.run_coroutine_threadsafe(coro, self._ensure())
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:

@@ -7,6 +7,7 @@ bounds each await with ``within``; TTL tests drive a fake clock instead of sleep
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import sys
@@ -810,3 +811,23 @@ async def test_internal_key_never_leaks_on_a_401(
     assert backend.requests[0].authorization == f"Bearer {wrong}"  # it was really sent
     for text in (str(err.value), repr(err.value), repr(loader.settings), all_logs()):
         assert wrong not in text
+
+
+async def test_the_loaders_loop_keeps_nothing_of_a_calls_context() -> None:
+    """The loader's loop outlives every call: what runs there (and a pooled connection's
+    handle made there) must not carry a copy of the calling call's context, which holds
+    livekit's job context and through it the call's room and published track."""
+    call = contextvars.ContextVar[str]("call")
+    call.set("call-1")
+    io = loader_module._IoLoop()
+
+    async def seen() -> str | None:
+        return call.get(None)
+
+    try:
+        assert await asyncio.wait_for(io.run(seen()), 5) is None
+        # nor does the loop's own wake-up handle, made on first use, keep a call's context
+        handles = [k.data[0] for k in io._ensure()._selector.get_map().values()]  # type: ignore[attr-defined]
+        assert all(call not in h._context for h in handles if h is not None)
+    finally:
+        io.stop()
