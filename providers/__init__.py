@@ -10,6 +10,7 @@ from providers.compat import (
     ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID,
     TOPIC_TRANSCRIPTION,
     ServerEnvOption,
+    inline_vad_stream,
     skip_close_transcript_wait,
 )
 from providers.env_vars import EnvReader, SettingsError, env_reader
@@ -37,6 +38,7 @@ __all__ = [
     "OrgNotFoundError",
     "ProviderError",
     "ServerEnvOption",
+    "inline_vad_stream",
     "ProviderUnavailableError",
     "SettingsError",
     "skip_close_transcript_wait",

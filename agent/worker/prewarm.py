@@ -27,7 +27,7 @@ def shared_vad(min_silence: float = TurnSettings.vad_min_silence) -> vad.VAD:
     (``providers.compat.inline_vad_stream``)."""
     from livekit.plugins import silero
 
-    from providers.compat import inline_vad_stream
+    from providers import inline_vad_stream
 
     class InlineVAD(silero.VAD):
         def stream(self) -> silero.VADStream:
