@@ -38,7 +38,7 @@ _TTS_CONTENT_TYPES = {
     "mp3": "audio/mpeg",
     "opus": "audio/opus",
 }
-_ERRORS: dict[int, tuple[str, str]] = {
+OPENAI_ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "invalid_request"),
     401: ("invalid_request_error", "invalid_api_key"),
     402: ("insufficient_quota", "insufficient_quota"),
@@ -46,6 +46,8 @@ _ERRORS: dict[int, tuple[str, str]] = {
     429: ("requests", "rate_limit_exceeded"),
     500: ("server_error", "internal_error"),
 }
+"""HTTP status → the error ``type`` and ``code`` OpenAI's APIs answer it with (its
+Realtime API too)."""
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -104,7 +106,7 @@ class OpenAIStandin(StandinServer):
         return request.path != "/v1/models"
 
     def error_response(self, status: int, message: str) -> web.Response:
-        etype, code = _ERRORS.get(status, ("server_error", "error"))
+        etype, code = OPENAI_ERRORS.get(status, ("server_error", "error"))
         return web.json_response(
             {"error": {"message": message, "type": etype, "param": None, "code": code}},
             status=status,

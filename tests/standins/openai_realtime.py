@@ -49,6 +49,7 @@ from aiohttp import web
 
 from ._server import RecordedRequest, StandinServer, split_words
 from .faults import Fault
+from .openai import OPENAI_ERRORS
 
 SAMPLE_RATE = 24000
 """The Realtime API's PCM16 rate, in and out."""
@@ -57,15 +58,6 @@ DELTA_SECONDS = 0.1
 
 ReplyFn = Callable[[list[dict[str, str]]], str]
 """``[{"role": "user" | "assistant", "text": …}, …]`` → the assistant's reply."""
-
-_ERRORS: dict[int, tuple[str, str]] = {
-    400: ("invalid_request_error", "invalid_request"),
-    401: ("invalid_request_error", "invalid_api_key"),
-    402: ("insufficient_quota", "insufficient_quota"),
-    403: ("invalid_request_error", "unsupported_country_region_territory"),
-    429: ("requests", "rate_limit_exceeded"),
-    500: ("server_error", "internal_error"),
-}
 
 
 def _rms(pcm: bytes) -> float:
@@ -181,7 +173,7 @@ class RealtimeStandin(StandinServer):
         app.router.add_get("/v1/models", self._models)
 
     def error_response(self, status: int, message: str) -> web.Response:
-        type_, code = _ERRORS.get(status, ("server_error", "error"))
+        type_, code = OPENAI_ERRORS.get(status, ("server_error", "error"))
         body = {"error": {"message": message, "type": type_, "code": code, "param": None}}
         return web.json_response(body, status=status)
 
